@@ -1,0 +1,7 @@
+"""``python -m agentflow``."""
+
+import sys
+
+from agentflow.cli import main
+
+sys.exit(main())
