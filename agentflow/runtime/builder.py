@@ -45,7 +45,7 @@ class CompiledWorkflow:
             if cls is None:  # validation makes this unreachable; keep the message clear anyway
                 raise ExecutionError(f'node "{node.id}": unknown node type "{node.type}"', node=node.id)
             self.nodes[node.id] = cls(node, cls.Config.model_validate(node.config))
-        keys: set[str] = set()
+        keys: set[str] = {"errors"} if any(n.on_error == "continue" for n in spec.nodes) else set()
         for impl in self.nodes.values():
             keys.update(impl.written_keys())
             keys.update(impl.read_keys())

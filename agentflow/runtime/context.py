@@ -29,7 +29,16 @@ if TYPE_CHECKING:
 
 
 def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso(time.time())
+
+
+def iso(ts: float) -> str:
+    """An epoch time as ``2026-11-29T06:27:13.401Z`` (the trace's format)."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
 
 
 class RunCancelled(Exception):
@@ -41,7 +50,7 @@ class RunContext:
     """Everything one run shares between its nodes."""
 
     workflow: WorkflowSpec
-    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    run_id: str = field(default_factory=new_run_id)
     workspace: Workspace = EMPTY
     subqueue: str | None = None
     streaming: bool = False

@@ -22,9 +22,10 @@ from agentflow.logs import setup_logging
 from agentflow.metrics import summarize_trace
 from agentflow.runtime.builder import compile_workflow
 from agentflow.runtime.context import RunCancelled, RunContext, utc_now
-from agentflow.runtime.node_runner import NodeFailed
+from agentflow.runtime.node_runner import NodeFailed, public_entry
 from agentflow.runtime.state import CONFLICT_PREFIX
 from agentflow.runtime.workspace import DefaultWorkspace, Workspace
+from agentflow.settings import get_settings
 from agentflow.spec.models import STATE_KEYS, WorkflowSpec
 from agentflow.spec.validate import validate_workflow
 
@@ -77,8 +78,9 @@ class _Run:
         user: str | None = None,
         timeout_s: float | None = None,
     ) -> None:
-        setup_logging()
-        workspace = workspace if workspace is not None else DefaultWorkspace()
+        settings = get_settings()
+        setup_logging(settings)
+        workspace = workspace if workspace is not None else DefaultWorkspace(settings.db_url)
         self.spec: WorkflowSpec = validate_workflow(spec, workspace=workspace)
         self.compiled = compile_workflow(self.spec)
         self.input = _initial(initial_state)
@@ -154,7 +156,7 @@ class _Run:
         ctx = self.ctx
         trace = []
         for entry in list(ctx.trace):
-            entry = dict(entry)
+            entry = public_entry(entry)
             if entry["status"] == "running":  # a parallel branch cut short by the run's end
                 entry["status"] = "cancelled"
             trace.append(entry)

@@ -21,8 +21,6 @@ from langgraph._internal._typing import MISSING
 from langgraph.channels.base import BaseChannel
 from langgraph.errors import EmptyChannelError, InvalidUpdateError
 
-from agentflow.spec.models import STATE_KEYS
-
 CONFLICT_PREFIX = "agentflow-conflict:"
 
 
@@ -111,11 +109,19 @@ def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> di
 
 
 def state_schema(keys: Iterable[str]) -> type:
-    """A ``TypedDict`` declaring ``keys`` (plus the spec's) with their merge rules."""
-    fields: dict[str, Any] = {
+    """A ``TypedDict`` declaring ``keys`` with their merge rules.
+
+    Only keys some node reads or writes (and those the initial state brings) become
+    channels: LangGraph's per-step cost grows with the channel count, and the executor
+    fills the spec's other keys (``text_result``, ...) into the final state anyway.
+    """
+    special: dict[str, Any] = {
         "errors": Annotated[list, operator.add],
         "metadata": Annotated[dict, merge_dicts],
     }
-    for key in (*STATE_KEYS, *sorted(set(keys))):
-        fields.setdefault(key, Annotated[Any, StepMerge(Any)])
+    fields: dict[str, Any] = {}
+    for key in sorted(set(keys)):
+        fields[key] = special.get(key) or Annotated[Any, StepMerge(Any)]
+    if not fields:  # LangGraph needs at least one channel
+        fields["user_input"] = Annotated[Any, StepMerge(Any)]
     return TypedDict("RunState", fields, total=False)  # type: ignore[operator]

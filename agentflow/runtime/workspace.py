@@ -57,11 +57,17 @@ class DefaultWorkspace:
     opening it (and creating ``.agentflow/``) waits until a lookup actually happens.
     """
 
-    def __init__(self) -> None:
-        from agentflow.settings import get_settings
-
-        self.workspace_key = f"default:{get_settings().db_url}"
+    def __init__(self, db_url: str | None = None) -> None:
+        self._db_url = db_url
         self._ws: Workspace | None = None
+
+    @property
+    def workspace_key(self) -> str:
+        if self._db_url is None:
+            from agentflow.settings import get_settings
+
+            self._db_url = get_settings().db_url
+        return f"default:{self._db_url}"
 
     def _get(self) -> Workspace:
         if self._ws is None:

@@ -28,11 +28,15 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
     """The model class that owns the last element of ``loc`` (for key suggestions)."""
     current: Any = model
     for part in loc[:-1]:
+        current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
             field = _field(current, part)
             current = field.annotation if field is not None else None
-        current = _unwrap(current)
-        if current is None:
+        elif typing.get_origin(current) in (list, tuple):
+            current = typing.get_args(current)[0]  # ``part`` is the item's index
+        elif typing.get_origin(current) is dict:
+            current = typing.get_args(current)[1]  # ``part`` is the entry's key
+        else:
             return None
     current = _unwrap(current)
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
@@ -46,21 +50,17 @@ def _field(model: type[BaseModel], name: Any):
 
 
 def _unwrap(tp: Any) -> Any:
-    """Strip Optional / Annotated / list[...] / dict[str, ...] down to a model class."""
-    for _ in range(6):
+    """Strip Optional / Annotated (containers are stepped into by ``_model_at``, one
+    ``loc`` part each: the index or key)."""
+    while True:
         origin = typing.get_origin(tp)
         if origin is typing.Annotated:
             tp = typing.get_args(tp)[0]
         elif origin in (typing.Union, types.UnionType):
             args = [a for a in typing.get_args(tp) if a is not type(None)]
             tp = args[0] if len(args) == 1 else None
-        elif origin in (list, tuple):
-            tp = typing.get_args(tp)[0]
-        elif origin is dict:
-            tp = typing.get_args(tp)[1]
         else:
             return tp
-    return tp
 
 
 def field_names(model: type[BaseModel]) -> list[str]:

@@ -328,7 +328,9 @@ class _Checker:
     def _graph(self) -> None:
         index = {n.id: i for i, n, _ in self.nodes}
         impls = {n.id: impl for _, n, impl in self.nodes}
-        routers = {n.id for _, n, impl in self.nodes if impl is not None and impl.is_router}
+        # By type, not by a built impl: a router whose config is broken is still a router, and
+        # its edges must not also be reported as "when" on a non-router or as parallel writes.
+        routers = {n.id for _, n, _ in self.nodes if (cls := node_class(n.type)) is not None and cls.is_router}
         types = {n.id: n.type for _, n, _ in self.nodes}
         all_ids = self.declared["nodes"] | set(index)
         edges: list[gc.Edge] = []
