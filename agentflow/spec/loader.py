@@ -30,8 +30,6 @@ def read_document(document: Any) -> tuple[Any, str | None, str | None]:
         except (OSError, UnicodeDecodeError) as exc:
             raise _one("$", f"cannot read {str(path)!r}: {exc}") from None
         return parse_json(text, str(path)), text, str(path)
-    if isinstance(document, str):
-        return parse_json(document), document, None
     return document, None, None
 
 

@@ -12,6 +12,25 @@ from agentflow.spec.locate import join_path
 from agentflow.spec.suggest import did_you_mean
 
 
+def clean_loc(loc: tuple[Any, ...], value: Any, names_key: bool = True) -> tuple[Any, ...]:
+    """``loc`` without pydantic's union-member tags (``str``, ``function-after[...]``).
+
+    Walks the input alongside: a part that does not index into the value there is a tag,
+    unless it is the last part of an error that names a key (missing or unknown).
+    """
+    kept: list[Any] = []
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1 and names_key
+        in_dict = isinstance(value, dict) and part in value
+        in_list = isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value)
+        if in_dict or in_list:
+            value = value[part]
+        elif not last:
+            continue
+        kept.append(part)
+    return tuple(kept)
+
+
 def path_of(base: str, loc: tuple[Any, ...]) -> str:
     path = base
     for part in loc:
@@ -103,7 +122,8 @@ def friendly(model: type[BaseModel], err: dict[str, Any]) -> str:
             "less_than_equal": "at most",
         }[kind]
         bound = next(iter(ctx.values()), "")
-        what = "a positive number" if kind == "greater_than" and bound == 0 else f"{words} {bound}"
+        shown = f"{bound:g}" if isinstance(bound, float) else bound
+        what = "a positive number" if kind == "greater_than" and bound == 0 else f"{words} {shown}"
         return f"must be {what}; got {_short(value)}"
     if kind == "string_too_short":
         if ctx.get("min_length") == 1:

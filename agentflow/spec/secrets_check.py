@@ -21,6 +21,7 @@ _SECRET_HEADER = re.compile(r"(?i)^(authorization|proxy-authorization|x-api-key|
 _URL_PASSWORD = re.compile(r"(?i)[a-z][a-z0-9+.\-]*://[^:/@\s]+:[^@\s/]+@")
 _DSN_PASSWORD = re.compile(r"(?i)(?:^|\s)password\s*=\s*\S+")
 _KEY_SHAPE = re.compile(r"\b(?:sk|rk)-(?:proj-|live-|test-)?[A-Za-z0-9_\-]{20,}")
+_REFERENCE_KEYS = {"env", "secret", "prefix"}
 
 
 def find_inline_secrets(doc: dict[str, Any]) -> Iterator[tuple[str, str]]:
@@ -35,12 +36,17 @@ def _how(name: str) -> str:
     )
 
 
-def _walk(value: Any, path: str, *, header_block: bool) -> Iterator[tuple[str, str]]:
+def _is_reference(value: Any) -> bool:
+    """A header value written the spec's way: ``{"env": NAME}`` / ``{"secret": NAME}``."""
+    return isinstance(value, dict) and bool(value) and set(value) <= _REFERENCE_KEYS
+
+
+def _walk(value: Any, path: str, *, header_block: bool, reference: bool = False) -> Iterator[tuple[str, str]]:
     if isinstance(value, dict):
         for key, item in value.items():
             sub = join_path(path, str(key))
             if isinstance(key, str) and isinstance(item, str) and item:
-                if _SECRET_KEY.match(key):
+                if _SECRET_KEY.match(key) and not (reference and key == "secret"):
                     base = key.lower().replace("-", "_")
                     yield sub, f"a literal {key} is not allowed in a workflow; {_how(base)}"
                     continue
@@ -50,7 +56,12 @@ def _walk(value: Any, path: str, *, header_block: bool) -> Iterator[tuple[str, s
                         f'{{"secret": "NAME"}} instead (store it with `python -m agentflow secrets set NAME`)'
                     )
                     continue
-            yield from _walk(item, sub, header_block=isinstance(key, str) and key.lower() == "headers")
+            yield from _walk(
+                item,
+                sub,
+                header_block=isinstance(key, str) and key.lower() == "headers",
+                reference=header_block and _is_reference(item),
+            )
     elif isinstance(value, list):
         for i, item in enumerate(value):
             yield from _walk(item, join_path(path, i), header_block=False)

@@ -93,9 +93,10 @@ def parse(text: str) -> Template:
                     f'"{{{m.group(1)}}}" is not a state key; templates allow only {{key}} or '
                     f"{{key.sub}} (letters, digits, _ and -), write {{{{ and }}}} for literal braces"
                 )
-            if buf:
-                parts.append("".join(buf))
-                buf = []
+            literal = "".join(buf)
+            if literal:  # no empty text part: "{key}" alone must stay a single key
+                parts.append(literal)
+            buf = []
             parts.append(tuple(key.split(".")))
     buf.append(text[pos:])
     tail = "".join(buf)
@@ -110,7 +111,7 @@ def lookup(state: dict[str, Any], path: tuple[str, ...]) -> Any:
     for i, part in enumerate(path):
         if isinstance(value, dict) and part in value:
             value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+        elif isinstance(value, list) and part.isascii() and part.isdigit() and int(part) < len(value):
             value = value[int(part)]
         else:
             raise MissingKey(".".join(path[: i + 1]))

@@ -22,7 +22,7 @@ from agentflow.sources.registry import provider_class, provider_names
 from agentflow.spec import graph_checks as gc
 from agentflow.spec.loader import read_document
 from agentflow.spec.locate import locate, position_of
-from agentflow.spec.messages import field_names, friendly, path_of
+from agentflow.spec.messages import clean_loc, field_names, friendly, path_of
 from agentflow.spec.models import END, STATE_KEYS, EdgeSpec, NodeSpec, QueueSpec, SourceSpec, WorkflowSpec
 from agentflow.spec.secrets_check import find_inline_secrets
 from agentflow.spec.suggest import did_you_mean
@@ -108,11 +108,19 @@ class _Checker:
     def warn(self, path: str, message: str) -> None:
         self._add(self.report.warnings, path, message)
 
-    def _pydantic(self, exc: PydanticError, model: type[BaseModel], base: str, label: str) -> None:
+    def _pydantic(
+        self, exc: PydanticError, model: type[BaseModel], base: str, label: str, value: Any = None
+    ) -> None:
+        seen: set[str] = set()
         for err in exc.errors():
-            path = path_of(base, tuple(err["loc"]))
-            if path in self.secret_paths:
+            loc = tuple(err["loc"])
+            if value is not None:
+                loc = clean_loc(loc, value, err["type"] in ("missing", "extra_forbidden"))
+            path = path_of(base, loc)
+            if path in self.secret_paths or path in seen:
                 continue
+            seen.add(path)
+            err = {**err, "loc": loc}
             self.error(path, f"{label}: {friendly(model, err)}" if label else friendly(model, err))
 
     @property
@@ -162,7 +170,7 @@ class _Checker:
         try:
             WorkflowSpec.model_validate(top)
         except PydanticError as exc:
-            self._pydantic(exc, WorkflowSpec, "", "")
+            self._pydantic(exc, WorkflowSpec, "", "", top)
         for key in _LISTS:
             if key in self.raw and not isinstance(self.raw[key], list):
                 self.error(key, f'"{key}" must be a list; got {type(self.raw[key]).__name__}')
@@ -197,7 +205,7 @@ class _Checker:
             try:
                 spec = SourceSpec.model_validate(item)
             except PydanticError as exc:
-                self._pydantic(exc, SourceSpec, base, label)
+                self._pydantic(exc, SourceSpec, base, label, item)
                 continue
             cls = provider_class(spec.kind, spec.provider)
             if cls is None:
@@ -211,7 +219,7 @@ class _Checker:
             try:
                 cls.Config.model_validate(spec.config)
             except PydanticError as exc:
-                self._pydantic(exc, cls.Config, f"{base}.config", label)
+                self._pydantic(exc, cls.Config, f"{base}.config", label, spec.config)
                 continue
             self.sources.setdefault(spec.id, spec)
 
@@ -220,7 +228,7 @@ class _Checker:
             try:
                 spec = QueueSpec.model_validate(item)
             except PydanticError as exc:
-                self._pydantic(exc, QueueSpec, base, _label("queue", item, i))
+                self._pydantic(exc, QueueSpec, base, _label("queue", item, i), item)
                 continue
             self.queues.setdefault(spec.id, spec)
 
@@ -231,7 +239,7 @@ class _Checker:
             try:
                 spec = NodeSpec.model_validate(item)
             except PydanticError as exc:
-                self._pydantic(exc, NodeSpec, base, label)
+                self._pydantic(exc, NodeSpec, base, label, item)
                 continue
             cls = node_class(spec.type)
             impl: NodeType | None = None
@@ -246,7 +254,7 @@ class _Checker:
                 try:
                     impl = cls(spec, cls.Config.model_validate(spec.config))
                 except PydanticError as exc:
-                    self._pydantic(exc, cls.Config, f"{base}.config", label)
+                    self._pydantic(exc, cls.Config, f"{base}.config", label, spec.config)
             if spec.id not in ids:
                 ids.add(spec.id)
                 self.nodes.append((i, spec, impl))
@@ -258,7 +266,7 @@ class _Checker:
             except PydanticError as exc:
                 frm, to = item.get("from"), item.get("to")
                 label = f'edge "{frm}" -> "{to}"' if isinstance(frm, str) and isinstance(to, str) else f"edges[{i}]"
-                self._pydantic(exc, EdgeSpec, base, label)
+                self._pydantic(exc, EdgeSpec, base, label, item)
 
     # --- cross references ---------------------------------------------------------------
 
