@@ -1,0 +1,149 @@
+"""Schema migrations: ordered SQL per backend, applied once, recorded in ``af_schema_version``.
+
+A migration is never edited once released; a change is a new, higher-numbered step for
+*both* backends. Every table is prefixed ``af_`` so the store can share a database with the
+LangGraph checkpoint tables and with other applications. Columns holding big JSON (final
+states with base64 images) come last in their row, so listing queries never read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+Migration = tuple[int, str, Sequence[str]]
+
+VERSION_TABLE = (
+    "CREATE TABLE IF NOT EXISTS af_schema_version ("
+    " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+)
+
+
+def _core(ts: str, real: str, bigint: str, serial_pk: str) -> list[str]:
+    """Version 1 for one backend; type names differ, shapes do not."""
+    return [
+        "CREATE TABLE af_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        f"""CREATE TABLE af_workflows (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            latest_version INTEGER NOT NULL,
+            created_at {ts} NOT NULL,
+            updated_at {ts} NOT NULL,
+            updated_by TEXT)""",
+        "CREATE INDEX af_workflows_updated ON af_workflows (updated_at, id)",
+        f"""CREATE TABLE af_workflow_versions (
+            workflow_id TEXT NOT NULL,
+            version INTEGER NOT NULL CHECK (version >= 1),
+            message TEXT,
+            author TEXT,
+            created_at {ts} NOT NULL,
+            document TEXT NOT NULL,
+            PRIMARY KEY (workflow_id, version))""",
+        f"""CREATE TABLE af_workflow_drafts (
+            id {serial_pk},
+            workflow_id TEXT NOT NULL,
+            base_version INTEGER,
+            latest_version INTEGER,
+            message TEXT,
+            author TEXT,
+            created_at {ts} NOT NULL,
+            document TEXT NOT NULL)""",
+        "CREATE INDEX af_workflow_drafts_wf ON af_workflow_drafts (workflow_id, id)",
+        f"""CREATE TABLE af_sources (
+            id TEXT PRIMARY KEY, updated_at {ts} NOT NULL, spec TEXT NOT NULL)""",
+        f"""CREATE TABLE af_queues (
+            id TEXT PRIMARY KEY, updated_at {ts} NOT NULL, spec TEXT NOT NULL)""",
+        f"""CREATE TABLE af_secrets (
+            name TEXT PRIMARY KEY,
+            created_at {ts} NOT NULL,
+            updated_at {ts} NOT NULL,
+            ciphertext TEXT NOT NULL)""",
+        f"""CREATE TABLE af_runs (
+            run_id TEXT PRIMARY KEY,
+            workflow_id TEXT,
+            workflow_version INTEGER,
+            status TEXT NOT NULL,
+            user_name TEXT,
+            started_at {ts} NOT NULL,
+            ended_at {ts},
+            recorded_at {ts} NOT NULL,
+            total_runtime_ms {real},
+            tokens_prompt {bigint},
+            tokens_completion {bigint},
+            tokens_total {bigint},
+            cost_usd {real},
+            error TEXT,
+            input TEXT,
+            trace TEXT,
+            final_state TEXT)""",
+        "CREATE INDEX af_runs_started ON af_runs (started_at, run_id)",
+        "CREATE INDEX af_runs_workflow ON af_runs (workflow_id, started_at, run_id)",
+        "CREATE INDEX af_runs_status ON af_runs (status, started_at, run_id)",
+        "CREATE INDEX af_runs_user ON af_runs (user_name, started_at, run_id)",
+        f"""CREATE TABLE af_users (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL CHECK (role IN ('viewer', 'editor', 'admin')),
+            created_at {ts} NOT NULL,
+            updated_at {ts} NOT NULL,
+            password_hash TEXT NOT NULL)""",
+        f"""CREATE TABLE af_api_tokens (
+            name TEXT PRIMARY KEY,
+            key_hash TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL CHECK (role IN ('viewer', 'editor', 'admin')),
+            created_at {ts} NOT NULL,
+            expires_at {ts},
+            last_used_at {ts})""",
+    ]
+
+
+SQLITE: list[Migration] = [
+    (1, "workbench store", _core("TEXT", "REAL", "INTEGER", "INTEGER PRIMARY KEY AUTOINCREMENT")),
+]
+
+POSTGRES: list[Migration] = [
+    (
+        1,
+        "workbench store",
+        _core(
+            "TIMESTAMPTZ",
+            "DOUBLE PRECISION",
+            "BIGINT",
+            "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+        ),
+    ),
+]
+
+
+def apply(
+    execute: Callable[[str, Sequence[Any]], Any],
+    query: Callable[[str], list[dict[str, Any]]],
+    steps: Sequence[Migration],
+    applied_at: str,
+) -> list[int]:
+    """Apply the steps not yet recorded, in order, inside the caller's transaction.
+
+    The caller holds the backend's exclusive lock for the whole transaction, so two
+    processes starting at once apply each step exactly once.
+    """
+    execute(VERSION_TABLE, ())
+    done = {int(r["version"]) for r in query("SELECT version FROM af_schema_version")}
+    known = [n for n, _, _ in steps]
+    if done and max(done) > max(known):
+        from agentflow.errors import InternalServerError
+
+        raise InternalServerError(
+            f"the store's schema is at version {max(done)}, newer than this AgentFlow knows "
+            f"({max(known)}); upgrade AgentFlow before using this store"
+        )
+    applied = []
+    for number, description, statements in sorted(steps, key=lambda s: s[0]):
+        if number in done:
+            continue
+        for sql in statements:
+            execute(sql, ())
+        execute(
+            "INSERT INTO af_schema_version (version, description, applied_at) VALUES (?, ?, ?)",
+            (number, description, applied_at),
+        )
+        applied.append(number)
+    return applied
