@@ -27,6 +27,14 @@ from agentflow.errors import (
     ValidationError,
 )
 from agentflow.runtime.builder import build_graph_from_json
+from agentflow.runtime.debug import (
+    checkpoint_state,
+    fork_run,
+    list_checkpoints,
+    resume_run,
+    stream_fork,
+    stream_resume,
+)
 from agentflow.runtime.executor import (
     arun_workflow,
     astream_workflow,
@@ -77,12 +85,18 @@ __all__ = [
     "check_rate_limit",
     "check_source",
     "check_workflow",
+    "checkpoint_state",
+    "fork_run",
     "get_api_client",
     "get_db_connection",
     "get_image_model",
     "get_llm_from_source",
+    "list_checkpoints",
     "load_workflow",
+    "resume_run",
     "run_workflow",
+    "stream_fork",
+    "stream_resume",
     "stream_workflow",
     "validate_workflow",
 ]

@@ -25,7 +25,26 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--version", type=int, help="version of a saved workflow (default: latest)")
     p.add_argument("--save", action="store_true", help="record the run in the run history")
     p.add_argument("--events", action="store_true", help="print live events as JSON lines instead")
+    p.add_argument("--break", dest="breakpoints", action="append", metavar="NODE", help="pause before NODE")
+    p.add_argument("--break-after", dest="break_after", action="append", metavar="NODE", help="pause after NODE")
+    p.add_argument("--step", action="store_true", help="pause before every node")
     p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("resume", help="go on with a paused run, optionally editing its state first")
+    p.add_argument("run_id")
+    p.add_argument("--state", help="state changes as a JSON object, applied before resuming")
+    p.add_argument("--events", action="store_true", help="print live events as JSON lines instead")
+    p.set_defaults(handler=cmd_resume)
+
+    p = sub.add_parser("checkpoints", help="list a debugged run's checkpoints, oldest first")
+    p.add_argument("run_id")
+    p.set_defaults(handler=cmd_checkpoints)
+
+    p = sub.add_parser("fork", help="run again from a checkpoint of a run, as a new run")
+    p.add_argument("run_id")
+    p.add_argument("checkpoint_id")
+    p.add_argument("--state", help="state changes as a JSON object, applied at the checkpoint")
+    p.set_defaults(handler=cmd_fork)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the workflow format")
     p.set_defaults(handler=cmd_schema)
@@ -82,16 +101,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     state = _state(args)
     document, version = _document(args.workflow, args.version)
     spec = validate_workflow(document)
-    kw: dict[str, Any] = {"subqueue": args.subqueue}
+    kw: dict[str, Any] = {
+        "subqueue": args.subqueue,
+        "user": _user(),
+        "workflow_version": version,
+        "breakpoints": args.breakpoints,
+        "break_after": args.break_after,
+        "step": args.step,
+    }
     if args.events:
-        final: dict[str, Any] = {}
-        for event in stream_workflow(spec, state, **kw):
-            sys.stdout.write(json.dumps(event, ensure_ascii=False, default=str) + "\n")
-            sys.stdout.flush()
-            if event["type"] == "run_end":
-                final = event["data"]
+        final = _print_events(stream_workflow(spec, state, **kw))
         _save(args, final, state, version)
-        return EXIT_FAILED if final.get("metadata", {}).get("status") == "failed" else EXIT_OK
+        return _code(final)
     try:
         final = run_workflow(spec, state, **kw)
     except AgentFlowError as exc:
@@ -102,12 +123,81 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _print_events(events: Any) -> dict[str, Any]:
+    """Write each event as one JSON line; return the final state."""
+    final: dict[str, Any] = {}
+    for event in events:
+        sys.stdout.write(json.dumps(event, ensure_ascii=False, default=str) + "\n")
+        sys.stdout.flush()
+        if event["type"] == "run_end":
+            final = event["data"]
+    return final
+
+
+def _code(final: dict[str, Any]) -> int:
+    return EXIT_FAILED if final.get("metadata", {}).get("status") == "failed" else EXIT_OK
+
+
+def _user() -> str | None:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in a bare container
+        return None
+
+
+def _patch(args: argparse.Namespace) -> dict[str, Any] | None:
+    if not args.state:
+        return None
+    args.input = None
+    return _state(args)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from agentflow.runtime.debug import resume_run, stream_resume
+
+    patch = _patch(args)
+    if args.events:
+        return _code(_print_events(stream_resume(args.run_id, patch)))
+    try:
+        final = resume_run(args.run_id, patch)
+    except AgentFlowError as exc:
+        if getattr(exc, "state", None) is None:
+            raise
+        return print_error(exc, code=EXIT_FAILED)
+    print_json(final)
+    return EXIT_OK
+
+
+def cmd_checkpoints(args: argparse.Namespace) -> int:
+    from agentflow.runtime.debug import list_checkpoints
+
+    print_json(list_checkpoints(args.run_id))
+    return EXIT_OK
+
+
+def cmd_fork(args: argparse.Namespace) -> int:
+    from agentflow.runtime.debug import fork_run
+
+    try:
+        final = fork_run(args.run_id, args.checkpoint_id, _patch(args))
+    except AgentFlowError as exc:
+        if getattr(exc, "state", None) is None:
+            raise
+        return print_error(exc, code=EXIT_FAILED)
+    print_json(final)
+    return EXIT_OK
+
+
 def _save(args: argparse.Namespace, final: dict[str, Any] | None, state: dict[str, Any], version: int | None) -> None:
     if not args.save or not final:
         return
     from agentflow.store import default_store
 
-    default_store().record_run(final, input=state, workflow_version=version)
+    if final.get("metadata", {}).get("breakpoints") is not None:
+        return  # debugged runs record themselves
+    default_store().record_run(final, user=_user(), input=state, workflow_version=version)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

@@ -56,23 +56,29 @@ class CompiledWorkflow:
         for e in spec.edges:
             if e.to != END:
                 self.predecessors[e.to].add(e.from_)
-        self._graphs: dict[frozenset[str], CompiledStateGraph] = {}
+        self._graphs: dict[tuple[frozenset[str], int], tuple[CompiledStateGraph, Any]] = {}
         self._lock = threading.Lock()
 
-    def graph(self, extra_keys: Iterable[str] = (), checkpointer: Any = None, **compile_kw: Any) -> CompiledStateGraph:
-        """The compiled graph declaring also ``extra_keys`` (cached unless a checkpointer is given)."""
+    def graph(
+        self, extra_keys: Iterable[str] = (), checkpointer: Any = None, *, cache: bool = True
+    ) -> CompiledStateGraph:
+        """The compiled graph declaring also ``extra_keys``, cached per key set and
+        checkpointer (plain runs have none; sync debug runs share the store's long-lived
+        saver). Pass ``cache=False`` for a short-lived checkpointer (async savers)."""
         extra = frozenset(k for k in extra_keys if k not in self.keys)
-        if checkpointer is not None or compile_kw:
-            return self._build(extra).compile(checkpointer=checkpointer, **compile_kw)
-        graph = self._graphs.get(extra)
-        if graph is None:
+        if not cache:
+            return self._build(extra).compile(checkpointer=checkpointer)
+        key = (extra, id(checkpointer))
+        found = self._graphs.get(key)
+        if found is None:
             with self._lock:
-                graph = self._graphs.get(extra)
-                if graph is None:
-                    graph = self._build(extra).compile()
+                found = self._graphs.get(key)
+                if found is None:
+                    # the saver is kept with its graph, so its id cannot be reused meanwhile
+                    found = (self._build(extra).compile(checkpointer=checkpointer), checkpointer)
                     if len(self._graphs) < 64:
-                        self._graphs[extra] = graph
-        return graph
+                        self._graphs[key] = found
+        return found[0]
 
     def _build(self, extra: frozenset[str]) -> StateGraph:
         spec = self.spec

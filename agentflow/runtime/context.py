@@ -61,6 +61,8 @@ class RunContext:
     cancel: threading.Event = field(default_factory=threading.Event)
     trace: list[dict[str, Any]] = field(default_factory=list)
     cost_usd: float = 0.0
+    #: For a resumed run: milliseconds between the run's first start and this segment's.
+    offset_base_ms: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _queues: QueueManager | None = field(default=None, repr=False)
 
@@ -71,6 +73,10 @@ class RunContext:
 
             self._queues = get_queue_manager()
         return self._queues
+
+    def offset_ms(self, at: float | None = None) -> float:
+        """Milliseconds since the run started (across pauses), for the timeline."""
+        return round(self.offset_base_ms + ((at or time.perf_counter()) - self.started) * 1000, 3)
 
     def add_cost(self, cost: float) -> None:
         with self._lock:

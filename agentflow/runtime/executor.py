@@ -9,15 +9,19 @@ a failing run still has the state of its last finished step to return with its t
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from langgraph.errors import GraphRecursionError, InvalidUpdateError
 
-from agentflow.errors import AgentFlowError, ExecutionError, InternalServerError
+from agentflow.errors import AgentFlowError, ExecutionError, InternalServerError, NotFoundError, ValidationError
 from agentflow.logs import setup_logging
 from agentflow.metrics import summarize_trace
 from agentflow.runtime.builder import compile_workflow
@@ -27,6 +31,7 @@ from agentflow.runtime.state import CONFLICT_PREFIX
 from agentflow.runtime.workspace import DefaultWorkspace, Workspace
 from agentflow.settings import get_settings
 from agentflow.spec.models import STATE_KEYS, WorkflowSpec
+from agentflow.spec.suggest import did_you_mean
 from agentflow.spec.validate import validate_workflow
 
 log = logging.getLogger("agentflow.runtime")
@@ -35,16 +40,30 @@ _active: dict[str, RunContext] = {}
 _active_lock = threading.Lock()
 
 
-def cancel_run(run_id: str) -> bool:
-    """Stop a running run of this process at its next node boundary (status ``cancelled``).
+def cancel_run(run_id: str, *, store: Any = None) -> bool:
+    """Stop a run at its next node boundary (status ``cancelled``), or cancel a paused run.
 
-    Returns whether a run with that id was running here.
+    Returns whether a running run of this process, or a paused run in the store, had that id.
     """
     with _active_lock:
         ctx = _active.get(run_id)
-    if ctx is None:
+    if ctx is not None:
+        ctx.cancel.set()
+        return True
+    store = store if store is not None else _default_store()
+    try:
+        record = store.get_run(run_id)
+    except NotFoundError:
         return False
-    ctx.cancel.set()
+    if record["status"] != "interrupted" or not record.get("final_state"):
+        return False
+    final = dict(record["final_state"])
+    meta = dict(final.get("metadata") or {})
+    meta.update(status="cancelled", ended_at=utc_now())
+    meta.pop("next", None)
+    final["metadata"] = meta
+    store.record_run(final, user=record.get("user"), input=record.get("input"),
+                     workflow_version=record.get("workflow_version"))
     return True
 
 
@@ -63,8 +82,61 @@ def _initial(initial_state: Any) -> dict[str, Any]:
     return dict(initial_state)
 
 
+@dataclass(frozen=True)
+class Breaks:
+    """Where a debug run pauses: before or after nodes, or before every node (step mode)."""
+
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    step: bool = False
+
+    @property
+    def active(self) -> bool:
+        return bool(self.before or self.after or self.step)
+
+    def stream_kwargs(self) -> dict[str, Any]:
+        return {
+            "interrupt_before": "*" if self.step else list(self.before),
+            "interrupt_after": list(self.after),
+            "durability": "sync",
+        }
+
+    def to_json(self) -> str:
+        return json.dumps({"before": list(self.before), "after": list(self.after), "step": self.step})
+
+    @classmethod
+    def from_json(cls, text: str | None) -> Breaks:
+        data = json.loads(text) if text else {}
+        return cls(tuple(data.get("before", ())), tuple(data.get("after", ())), bool(data.get("step")))
+
+    def check(self, spec: WorkflowSpec) -> None:
+        ids = [n.id for n in spec.nodes]
+        bad = [n for n in (*self.before, *self.after) if n not in ids]
+        if bad:
+            errors = [
+                {"path": "breakpoints", "message": f'no node "{n}" in workflow "{spec.id}"{did_you_mean(n, ids)}'}
+                for n in bad
+            ]
+            raise ValidationError.from_problems(errors)
+
+
+@dataclass
+class Resumption:
+    """What a paused (or forked) run carries into its next segment."""
+
+    run_id: str
+    trace: list[dict[str, Any]]
+    input: dict[str, Any]
+    user: str | None
+    subqueue: str | None
+    started_at: str
+    prior_runtime_ms: float
+    workflow_version: int | None = None
+    forked_from: dict[str, Any] | None = None
+
+
 class _Run:
-    """One run's setup and its translation of outcomes into the spec's result."""
+    """One run (or one segment of a paused run) and its translation into the spec's result."""
 
     def __init__(
         self,
@@ -77,15 +149,28 @@ class _Run:
         workspace: Workspace | None = None,
         user: str | None = None,
         timeout_s: float | None = None,
+        breakpoints: list[str] | tuple[str, ...] | None = None,
+        break_after: list[str] | tuple[str, ...] | None = None,
+        step: bool = False,
+        store: Any = None,
+        workflow_version: int | None = None,
+        resume: Resumption | None = None,
     ) -> None:
         settings = get_settings()
         setup_logging(settings)
         workspace = workspace if workspace is not None else DefaultWorkspace(settings.db_url)
         self.spec: WorkflowSpec = validate_workflow(spec, workspace=workspace)
         self.compiled = compile_workflow(self.spec)
-        self.input = _initial(initial_state)
+        self.breaks = Breaks(tuple(breakpoints or ()), tuple(break_after or ()), bool(step))
+        self.breaks.check(self.spec)
+        self.resume = resume
+        self.workflow_version = workflow_version if resume is None else resume.workflow_version
+        self.input = _initial(initial_state) if resume is None else dict(resume.input)
         limit = timeout_s or self.spec.settings.timeout_s
         kw: dict[str, Any] = {}
+        if resume is not None:
+            run_id, user, subqueue = resume.run_id, resume.user, resume.subqueue
+            kw.update(trace=resume.trace, started_at=resume.started_at)
         if run_id:
             kw["run_id"] = run_id
         self.ctx = RunContext(
@@ -97,17 +182,94 @@ class _Run:
             deadline=time.monotonic() + limit if limit else None,
             **kw,
         )
-        self.graph = self.compiled.graph(self.input.keys())
-        self.config = {"recursion_limit": self.spec.settings.recursion_limit}
+        if resume is not None:
+            self.ctx.offset_base_ms = _since_ms(resume.started_at)
+        self.config: dict[str, Any] = {"recursion_limit": self.spec.settings.recursion_limit}
+        self.stream_kwargs: dict[str, Any] = {}
+        self.store = store
+        self.debug = self.breaks.active or resume is not None
+        self.next: list[str] = []
+        if self.debug:
+            self.store = store if store is not None else _default_store()
+            self.config["configurable"] = {"thread_id": self.ctx.run_id}
+            self.config["metadata"] = {
+                "agentflow_document": json.dumps(self.spec.to_document()),
+                "agentflow_breaks": self.breaks.to_json(),
+                "agentflow_subqueue": subqueue or "",
+                "agentflow_user": user or "",
+            }
+            self.stream_kwargs = self.breaks.stream_kwargs()
+        self.graph: Any = None
+        #: Keys a resumed run's checkpoint or state patch brings beyond the input's.
+        self.extra_keys: set[str] = set()
         self.values: dict[str, Any] = dict(self.input)
         self.error: AgentFlowError | None = None
         self.status = "succeeded"
         with _active_lock:
             _active[self.ctx.run_id] = self.ctx
 
+    def bind(self, async_saver: Any = None) -> Any:
+        """Compile (or fetch) the graph for this run; debug runs are checkpointed."""
+        keys = set(self.input) | set(self.extra_keys)
+        if async_saver is not None:
+            self.graph = self.compiled.graph(keys, checkpointer=async_saver, cache=False)
+        else:
+            saver = self.store.checkpointer() if self.debug else None
+            self.graph = self.compiled.graph(keys, checkpointer=saver)
+        return self.graph
+
+    @property
+    def graph_input(self) -> dict[str, Any] | None:
+        """What the graph starts from: the input, or nothing (go on from the checkpoint)."""
+        return None if self.resume is not None else self.input
+
+    def after_stream(self) -> None:
+        """A debug run that stopped without error may have paused at a breakpoint."""
+        if not self.debug or self.status != "succeeded":
+            return
+        snapshot = self.graph.get_state(self.config)
+        self._paused(snapshot)
+
+    async def aafter_stream(self) -> None:
+        if not self.debug or self.status != "succeeded":
+            return
+        self._paused(await self.graph.aget_state(self.config))
+
+    def _paused(self, snapshot: Any) -> None:
+        if not snapshot.next:
+            return
+        self.status = "interrupted"
+        self.next = list(snapshot.next)
+        self.values = dict(snapshot.values)
+        now = time.time()
+        self.ctx.trace.append(
+            {
+                "node": self.next[0],
+                "type": "pause",
+                "status": "interrupted",
+                "started_at": now,
+                "ended_at": None,
+                "latency_ms": None,
+                "offset_ms": self.ctx.offset_ms(),
+                "step": snapshot.metadata.get("step") if snapshot.metadata else None,
+                "source": None,
+                "queue": None,
+                "queue_wait_ms": 0.0,
+                "attempts": 0,
+                "tokens": {"prompt": 0, "completion": 0, "total": 0},
+                "cost_usd": 0.0,
+                "error": None,
+                "next": self.next,
+            }
+        )
+
     @property
     def run_id(self) -> str:
         return self.ctx.run_id
+
+    def interrupt_event(self) -> dict[str, Any]:
+        data = {"next": self.next, "paused_before": self.next[0], "state": dict(self.values)}
+        return {"type": "interrupt", "run_id": self.run_id, "node": self.next[0], "data": data}
 
     def start_event(self) -> dict[str, Any]:
         data = {"run_id": self.run_id, "workflow_id": self.spec.id, "started_at": self.ctx.started_at}
@@ -150,7 +312,7 @@ class _Run:
         )
 
     def finish(self) -> dict[str, Any]:
-        """The final state with its ``metadata`` (spec section 8)."""
+        """The final state with its ``metadata`` (spec section 8); debug runs are recorded."""
         with _active_lock:
             _active.pop(self.run_id, None)
         ctx = self.ctx
@@ -165,26 +327,41 @@ class _Run:
         final.update(self.values)
         final["errors"] = list(self.values.get("errors") or [])
         metadata = dict(self.values.get("metadata") or {})
+        runtime_ms = (time.perf_counter() - ctx.started) * 1000
+        if self.resume is not None:
+            runtime_ms += self.resume.prior_runtime_ms
         metadata.update(
             run_id=self.run_id,
             workflow_id=self.spec.id,
             status=self.status,
             started_at=ctx.started_at,
             ended_at=utc_now(),
-            total_runtime_ms=round((time.perf_counter() - ctx.started) * 1000, 3),
-            nodes_executed=[e["node"] for e in trace],
+            total_runtime_ms=round(runtime_ms, 3),
+            nodes_executed=[e["node"] for e in trace if e["type"] != "pause"],
             trace=trace,
             tokens=tokens,
             cost_usd=cost,
         )
+        if self.workflow_version is not None:
+            metadata["workflow_version"] = self.workflow_version
         if ctx.user:
             metadata["user"] = ctx.user
         if ctx.subqueue:
             metadata["subqueue"] = ctx.subqueue
+        if self.debug:
+            metadata["breakpoints"] = {"before": list(self.breaks.before), "after": list(self.breaks.after),
+                                       "step": self.breaks.step}
+        if self.resume is not None and self.resume.forked_from:
+            metadata["forked_from"] = self.resume.forked_from
+        if self.status == "interrupted":
+            metadata["paused_before"] = self.next[0]
+            metadata["next"] = self.next
         if self.error is not None:
             metadata["error"] = self.error.to_dict()
         final["metadata"] = metadata
         self._log(metadata)
+        if self.debug:
+            self.store.record_run(final, user=ctx.user, input=self.input, workflow_version=self.workflow_version)
         return final
 
     def _log(self, meta: dict[str, Any]) -> None:
@@ -228,98 +405,135 @@ class _Run:
         return err
 
 
-def run_workflow(
-    spec: Any,
-    initial_state: Any = None,
-    *,
-    subqueue: str | None = None,
-    run_id: str | None = None,
-    workspace: Workspace | None = None,
-    user: str | None = None,
-    timeout_s: float | None = None,
-    raise_on_error: bool = True,
-) -> dict[str, Any]:
-    """Run a workflow to its end and return the final state (``metadata`` per spec section 8).
+_RUN_KW = """
+    Keyword arguments: ``subqueue`` (queue subqueue for every call, e.g. "batch"),
+    ``run_id``, ``workspace``, ``user``, ``timeout_s`` (the whole run), ``workflow_version``
+    (recorded in metadata), and for step-by-step inspection ``breakpoints`` (pause before
+    these nodes), ``break_after`` (pause after them), ``step`` (pause before every node) and
+    ``store`` (where the run is checkpointed; default: the workbench store).
+"""
+
+
+def run_workflow(spec: Any, initial_state: Any = None, *, raise_on_error: bool = True, **kw: Any) -> dict[str, Any]:
+    """Run a workflow to its end (or its next breakpoint) and return the final state.
 
     ``spec`` is a validated spec, a dict, JSON text or a path; ``initial_state`` a dict (or a
-    string, taken as ``user_input``). A failed run raises its error, whose ``details`` hold
-    the run id and partial trace and whose ``state`` is the partial final state; with
-    ``raise_on_error=False`` that state is returned with status ``failed`` instead.
-    Safe to call from many threads at once.
+    string, taken as ``user_input``). The state's ``metadata`` is spec section 8's. A failed
+    run raises its error, whose ``details`` hold the run id and partial trace and whose
+    ``state`` is the partial final state; with ``raise_on_error=False`` that state is
+    returned with status ``failed`` instead. A run paused at a breakpoint returns with
+    status ``interrupted`` and ``metadata.paused_before``. Safe to call from many threads.
     """
-    run = _Run(spec, initial_state, streaming=False, subqueue=subqueue, run_id=run_id,
-               workspace=workspace, user=user, timeout_s=timeout_s)
+    return _drive(_Run(spec, initial_state, streaming=False, **kw), raise_on_error)
+
+
+def _drive(run: _Run, raise_on_error: bool) -> dict[str, Any]:
     try:
-        for chunk in run.graph.stream(run.input, run.config, context=run.ctx, stream_mode="values"):
+        graph = run.bind()
+        for chunk in graph.stream(run.graph_input, run.config, context=run.ctx, stream_mode="values",
+                                  **run.stream_kwargs):
             run.values = chunk
+        run.after_stream()
     except Exception as exc:
         run.fail(exc)
     return run.result(run.finish(), raise_on_error)
 
 
 async def arun_workflow(
-    spec: Any,
-    initial_state: Any = None,
-    *,
-    subqueue: str | None = None,
-    run_id: str | None = None,
-    workspace: Workspace | None = None,
-    user: str | None = None,
-    timeout_s: float | None = None,
-    raise_on_error: bool = True,
+    spec: Any, initial_state: Any = None, *, raise_on_error: bool = True, **kw: Any
 ) -> dict[str, Any]:
     """Async twin of :func:`run_workflow` (nodes run as coroutines, no thread per node)."""
-    run = _Run(spec, initial_state, streaming=False, subqueue=subqueue, run_id=run_id,
-               workspace=workspace, user=user, timeout_s=timeout_s)
-    try:
-        async for chunk in run.graph.astream(run.input, run.config, context=run.ctx, stream_mode="values"):
-            run.values = chunk
-    except Exception as exc:
-        run.fail(exc)
+    return await _adrive(_Run(spec, initial_state, streaming=False, **kw), raise_on_error)
+
+
+async def _adrive(run: _Run, raise_on_error: bool) -> dict[str, Any]:
+    async with _async_saver(run) as saver:
+        try:
+            graph = run.bind(saver)
+            async for chunk in graph.astream(run.graph_input, run.config, context=run.ctx, stream_mode="values",
+                                             **run.stream_kwargs):
+                run.values = chunk
+            await run.aafter_stream()
+        except Exception as exc:
+            run.fail(exc)
     return run.result(run.finish(), raise_on_error)
 
 
-def stream_workflow(spec: Any, initial_state: Any = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
+def _async_saver(run: _Run) -> Any:
+    """An async checkpointer for debug runs (savers are bound to one event loop)."""
+    if not run.debug:
+        return contextlib.nullcontext(None)
+    return run.store.acheckpointer()
+
+
+def stream_workflow(spec: Any, initial_state: Any = None, **kw: Any) -> Iterator[dict[str, Any]]:
     """Yield the run's live events, ``run_start`` first and ``run_end`` (final state) last.
 
     Takes the keyword arguments of :func:`run_workflow`; a failed run does not raise: its
-    ``run_end`` state has status ``failed`` and ``metadata.error``.
+    ``run_end`` state has status ``failed`` and ``metadata.error``. A run pausing at a
+    breakpoint yields ``interrupt`` (data: ``paused_before``, ``next``, ``state``) before
+    ``run_end``.
     """
-    kwargs.pop("raise_on_error", None)
-    run = _Run(spec, initial_state, streaming=True, **kwargs)
+    kw.pop("raise_on_error", None)
+    return _stream(_Run(spec, initial_state, streaming=True, **kw))
+
+
+def _stream(run: _Run) -> Iterator[dict[str, Any]]:
     yield run.start_event()
     try:
-        for mode, chunk in run.graph.stream(
-            run.input, run.config, context=run.ctx, stream_mode=["values", "custom"]
-        ):
+        graph = run.bind()
+        for mode, chunk in graph.stream(run.graph_input, run.config, context=run.ctx,
+                                        stream_mode=["values", "custom"], **run.stream_kwargs):
             if mode == "custom":
                 yield chunk
             else:
                 run.values = chunk
+        run.after_stream()
     except Exception as exc:
         run.fail(exc)
     finally:
         with _active_lock:
             _active.pop(run.run_id, None)
+    if run.status == "interrupted":
+        yield run.interrupt_event()
     yield run.end_event(run.finish())
 
 
-async def astream_workflow(spec: Any, initial_state: Any = None, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
+async def astream_workflow(spec: Any, initial_state: Any = None, **kw: Any) -> AsyncIterator[dict[str, Any]]:
     """Async twin of :func:`stream_workflow`."""
-    kwargs.pop("raise_on_error", None)
-    run = _Run(spec, initial_state, streaming=True, **kwargs)
+    kw.pop("raise_on_error", None)
+    async for event in _astream(_Run(spec, initial_state, streaming=True, **kw)):
+        yield event
+
+
+async def _astream(run: _Run) -> AsyncIterator[dict[str, Any]]:
     yield run.start_event()
-    try:
-        async for mode, chunk in run.graph.astream(
-            run.input, run.config, context=run.ctx, stream_mode=["values", "custom"]
-        ):
-            if mode == "custom":
-                yield chunk
-            else:
-                run.values = chunk
-    except Exception as exc:
-        run.fail(exc)
-    finally:
-        with _active_lock:
-            _active.pop(run.run_id, None)
+    async with _async_saver(run) as saver:
+        try:
+            graph = run.bind(saver)
+            async for mode, chunk in graph.astream(run.graph_input, run.config, context=run.ctx,
+                                                   stream_mode=["values", "custom"], **run.stream_kwargs):
+                if mode == "custom":
+                    yield chunk
+                else:
+                    run.values = chunk
+            await run.aafter_stream()
+        except Exception as exc:
+            run.fail(exc)
+        finally:
+            with _active_lock:
+                _active.pop(run.run_id, None)
+    if run.status == "interrupted":
+        yield run.interrupt_event()
     yield run.end_event(run.finish())
+
+
+def _default_store() -> Any:
+    from agentflow.store import default_store
+
+    return default_store()
+
+
+def _since_ms(iso_text: str) -> float:
+    started = datetime.fromisoformat(iso_text.replace("Z", "+00:00"))
+    return round((datetime.now(UTC) - started).total_seconds() * 1000, 3)

@@ -69,7 +69,7 @@ class _Attempts:
             "started_at": time.time(),  # epoch while running; ISO text once published
             "ended_at": None,
             "latency_ms": None,
-            "offset_ms": round((self.started - ctx.started) * 1000, 3),
+            "offset_ms": ctx.offset_ms(self.started),
             "step": step,
             "source": node.source,
             "queue": node.queue,

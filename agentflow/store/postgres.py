@@ -36,6 +36,13 @@ _SAVER_LOCK = 0x61665F7361766572  # "af_saver": serialises LangGraph's saver set
 _SAVER_KWARGS = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
 
 
+def _fast_commits(conn: Any) -> None:
+    """Checkpoint writes need not wait for the server's disk flush: a paused run must survive
+    the *workbench* restarting, which asynchronous commit still guarantees. (No connection
+    check on checkout either: it cost one more round trip per checkpoint.)"""
+    conn.execute("SET synchronous_commit = off")
+
+
 def postgres_url(url: str) -> str:
     """Accept ``postgresql://``, ``postgres://`` and ``postgresql+psycopg://``."""
     scheme, sep, rest = url.partition("://")
@@ -141,7 +148,7 @@ class PostgresStore(SQLStore):
                     min_size=1,
                     max_size=4,
                     kwargs=_SAVER_KWARGS,
-                    check=ConnectionPool.check_connection,
+                    configure=_fast_commits,
                     name="agentflow-checkpoints",
                     open=False,
                 )

@@ -167,6 +167,8 @@ class SQLiteStore(SQLStore):
                 self._check_open()
                 conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
                 conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+                # WAL + NORMAL: a paused run survives a crash of the process; no fsync per step
+                conn.execute("PRAGMA synchronous = NORMAL")
                 saver = SqliteSaver(conn)
                 saver.setup()
                 self._saver = saver
@@ -181,6 +183,7 @@ class SQLiteStore(SQLStore):
         self._check_open()
         async with aiosqlite.connect(self.path, timeout=BUSY_TIMEOUT_S) as conn:
             await conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            await conn.execute("PRAGMA synchronous = NORMAL")
             saver = AsyncSqliteSaver(conn)
             await saver.setup()
             yield saver

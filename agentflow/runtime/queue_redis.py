@@ -1,0 +1,102 @@
+"""Queue bandwidth shared through Redis, so several processes (workbench, API, Celery
+workers) stay inside one queue's limits together.
+
+Every admission (:mod:`agentflow.runtime.queue_redis_limiter`) is one atomic Lua script
+(:mod:`agentflow.runtime.queue_redis_scripts`) that reads Redis' own clock, checks every
+sliding window and the daily budget on the shared log, and logs the grant, so the combined
+rate of all processes never passes a limit in any window. Settling tokens and cost goes to
+the same log.
+
+What holds across processes, and what per process:
+
+- Limits, token reservations and settlements, the daily budget, and the granted/rejected
+  counts are shared (in Redis).
+- The waiting line is per process: inside a process, grants follow the weighted fair order
+  and FIFO of :mod:`agentflow.runtime.queue_line`, and only the head of the line asks
+  Redis (sleeping until the time Redis said the next slot frees). Between processes the
+  heads race for each freed slot, so weights are honoured within each process and slots
+  are shared between processes roughly by how often each asks; a large request is not
+  protected from small ones of another process.
+- Each process applies the definition of the queue it was given (the workspace store
+  keeps them the same); a changed definition applies to every user in that process.
+- Wait-time figures and the waiters in ``stats`` are this process's.
+
+A grant reaches its caller a little after Redis admits it (the reply's way back, the
+caller's busy event loop), and the call goes out then. Two measures keep that from showing
+as 51 calls in a second that Redis counted as 50: call windows are counted ``guard_ms``
+(default 5 ms) longer than the limit says (0.5 % of a per-second limit's throughput), and a
+grant whose round trip took longer than that is stamped again with the time it arrived.
+
+Connections come from ``BlockingConnectionPool``s (one sync pool, one async pool per event
+loop): under many concurrent callers they wait for a free connection instead of failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+
+import redis
+
+from agentflow.runtime.queue_base import QueueLimiter
+from agentflow.runtime.queue_redis_limiter import RedisQueueLimiter
+from agentflow.runtime.queue_redis_scripts import Scripts, async_scripts
+from agentflow.runtime.rate_limiter import QueueManager
+from agentflow.spec.models import QueueSpec
+
+__all__ = ["KEY_PREFIX", "RedisQueueLimiter", "RedisQueueManager"]
+
+KEY_PREFIX = "agentflow:q:"
+
+
+class RedisQueueManager(QueueManager):
+    """The queues of this process, their state in the Redis at ``url``."""
+
+    backend = "redis"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        key_prefix: str = KEY_PREFIX,
+        max_connections: int = 64,
+        timeout_s: float = 30.0,
+        guard_ms: float = 5.0,
+    ) -> None:
+        super().__init__()
+        self.url = url
+        self.key_prefix = key_prefix
+        self.guard_us = int(guard_ms * 1000)
+        self._max_connections = max_connections
+        self._timeout_s = timeout_s
+        pool = redis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=timeout_s)
+        self.client = redis.Redis(connection_pool=pool)
+        self.scripts = Scripts(self.client)
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Scripts] = weakref.WeakKeyDictionary()
+        self._async_lock = threading.Lock()
+
+    def get(self, spec: QueueSpec) -> RedisQueueLimiter:
+        return super().get(spec)  # type: ignore[return-value]
+
+    def find(self, queue_id: str) -> RedisQueueLimiter | None:
+        return super().find(queue_id)  # type: ignore[return-value]
+
+    def _create(self, spec: QueueSpec) -> QueueLimiter:
+        return RedisQueueLimiter(spec, self)
+
+    def async_scripts(self) -> Scripts:
+        """The async client and scripts of the running event loop."""
+        loop = asyncio.get_running_loop()
+        scripts = self._async.get(loop)
+        if scripts is None:
+            with self._async_lock:
+                scripts = self._async.get(loop)
+                if scripts is None:
+                    scripts = async_scripts(self.url, self._max_connections, self._timeout_s)
+                    self._async[loop] = scripts
+        return scripts
+
+    def close(self) -> None:
+        """Close the sync pool (async pools close with their loops)."""
+        self.client.close()
