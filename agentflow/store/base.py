@@ -11,6 +11,7 @@ from executor internals.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
@@ -145,6 +146,17 @@ class Store(ABC):
     def get_run(self, run_id: str) -> JSONDict:
         """``{run_id, workflow_id, workflow_version, status, input, final_state, trace, tokens,
         cost_usd, total_runtime_ms, user, started_at, ended_at, error}``."""
+
+    @abstractmethod
+    def request_cancel(self, run_id: str, *, by: str | None = None) -> None:
+        """Record that ``run_id`` should be cancelled by the process running it."""
+
+    @abstractmethod
+    def cancel_requests(self, run_ids: Sequence[str]) -> set[str]:
+        """Which of ``run_ids`` have a cancel request."""
+
+    @abstractmethod
+    def clear_cancel_request(self, run_id: str) -> None: ...
 
     @abstractmethod
     def list_runs(

@@ -96,8 +96,19 @@ def _core(ts: str, real: str, bigint: str, serial_pk: str) -> list[str]:
     ]
 
 
+def _cancels(ts: str) -> list[str]:
+    """Version 2: cancel requests, so one process can stop a run another process runs."""
+    return [
+        f"""CREATE TABLE af_cancel_requests (
+            run_id TEXT PRIMARY KEY,
+            requested_at {ts} NOT NULL,
+            requested_by TEXT)""",
+    ]
+
+
 SQLITE: list[Migration] = [
     (1, "workbench store", _core("TEXT", "REAL", "INTEGER", "INTEGER PRIMARY KEY AUTOINCREMENT")),
+    (2, "cancel requests", _cancels("TEXT")),
 ]
 
 POSTGRES: list[Migration] = [
@@ -111,6 +122,7 @@ POSTGRES: list[Migration] = [
             "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
         ),
     ),
+    (2, "cancel requests", _cancels("TIMESTAMPTZ")),
 ]
 
 

@@ -10,6 +10,7 @@ the same on page 1 and page 1,000.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -143,6 +144,28 @@ class RunsMixin(SQLCore):
         out["trace"] = codec.loads(row["trace"]) or []
         out["final_state"] = codec.loads(row["final_state"])
         return out
+
+    def request_cancel(self, run_id: str, *, by: str | None = None) -> None:
+        """Ask whichever process runs ``run_id`` to stop it (see runtime/remote_cancel.py)."""
+        with self._write() as tx:
+            tx.run(
+                "INSERT INTO af_cancel_requests (run_id, requested_at, requested_by) VALUES (?, ?, ?) "
+                "ON CONFLICT (run_id) DO NOTHING",
+                (run_id, codec.now(), by),
+            )
+
+    def cancel_requests(self, run_ids: Sequence[str]) -> set[str]:
+        """Which of ``run_ids`` someone asked to cancel."""
+        if not run_ids:
+            return set()
+        marks = ", ".join("?" for _ in run_ids)
+        with self._read() as tx:
+            rows = tx.all(f"SELECT run_id FROM af_cancel_requests WHERE run_id IN ({marks})", list(run_ids))
+        return {r["run_id"] for r in rows}
+
+    def clear_cancel_request(self, run_id: str) -> None:
+        with self._write() as tx:
+            tx.run("DELETE FROM af_cancel_requests WHERE run_id = ?", (run_id,))
 
     def list_runs(
         self,
