@@ -10,7 +10,6 @@ A changed config is a new key, so edits on the Sources page take effect on the n
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import threading
 from collections import OrderedDict
@@ -30,16 +29,11 @@ class ClientCache:
 
     def __init__(self, max_size: int = _MAX_CLIENTS) -> None:
         self._lock = threading.Lock()
-        self._items: OrderedDict[tuple[str, ...], Provider] = OrderedDict()
+        self._items: OrderedDict[tuple[str, str], Provider] = OrderedDict()
         self._max = max_size
 
     def get(self, source: SourceSpec, secrets: SecretResolver | None, workspace_key: str = "") -> Provider:
-        key = (
-            workspace_key,
-            source.kind,
-            source.provider,
-            json.dumps(source.config, sort_keys=True, default=str),
-        )
+        key = (workspace_key, source.client_key)
         with self._lock:
             client = self._items.get(key)
             if client is not None:

@@ -67,6 +67,15 @@ class SourceSpec(_Model):
     config: dict[str, Any] = Field(default_factory=dict)
     description: str | None = None
 
+    _client_key: str | None = PrivateAttr(default=None)
+
+    @property
+    def client_key(self) -> str:
+        """Canonical text of kind, provider and config: one shared client per distinct key."""
+        if self._client_key is None:
+            self._client_key = json.dumps([self.kind, self.provider, self.config], sort_keys=True, default=str)
+        return self._client_key
+
 
 class QueueSpec(_Model):
     """A bandwidth limit shared by every run that names it (spec section 3)."""
