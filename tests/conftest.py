@@ -11,6 +11,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -105,3 +106,15 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("pg_schema_url")
 
 
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Any]:
+    """A store on each backend, closed after the test."""
+    from agentflow.store import open_store
+
+    s = open_store(store_url)
+    try:
+        yield s
+    finally:
+        s.close()

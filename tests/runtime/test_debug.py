@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,20 +24,11 @@ from agentflow import (
     stream_resume,
     stream_workflow,
 )
-from agentflow.store import Store, open_store
+from agentflow.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 FANOUT = ROOT / "examples" / "fanout.json"
 TRIAGE = ROOT / "examples" / "triage.json"
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    s = open_store(store_url)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def test_breakpoint_pauses_before_the_node_with_its_state(store: Store) -> None:
