@@ -1,4 +1,5 @@
-"""Graph: the workflow drawn left to right, coloured by node type or by a run's statuses."""
+"""Graph: the workflow drawn left to right, coloured by node type or by a run's statuses
+(a paused run's next nodes as ``paused``); breakpoints chosen here carry over to the Run page."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import json  # noqa: E402
 
 import streamlit as st  # noqa: E402
 
-from agentflow.ui import editor, nav, page  # noqa: E402
+from agentflow.ui import debugpanel, editor, nav, page  # noqa: E402
 from agentflow.ui.render import draw_graph, show_node_details  # noqa: E402
 from agentflow.ui.runview import RunView  # noqa: E402
 
@@ -56,6 +57,10 @@ with top[2]:
 
 running = shown_run == "session" and live_handle is not None and not live_handle.view.done
 
+with st.expander(":material/pause_circle: Breakpoints (used when you run it on the Run page)", expanded=False):
+    breaks = debugpanel.breakpoint_inputs(document, wf_id, "gr")
+    st.caption(f"A run started on the Run page {breaks.describe()}. Nodes with a breakpoint have a red border.")
+
 
 @st.fragment(run_every=0.5 if running else None)
 def graph_view() -> None:
@@ -71,7 +76,17 @@ def graph_view() -> None:
     with left:
         if view is not None and not view.done:
             st.caption(f":material/hourglass_top: Run {view.run_id or ''} in progress: colours update live.")
-        clicked = draw_graph(document, view=view, selected=st.session_state.get("gr_node"), height=height)
+        if view is not None and view.status == "interrupted":
+            paused = ", ".join(f"**{n}**" for n in view.paused_nodes) or "its next node"
+            st.caption(f":violet[:material/pause_circle:] Run {view.run_id or ''} is paused before {paused}.")
+        clicked = draw_graph(
+            document,
+            view=view,
+            selected=st.session_state.get("gr_node"),
+            height=height,
+            break_before=breaks.before if not breaks.step else [],
+            break_after=breaks.after,
+        )
         st.caption(f"{n} nodes · {len(document.get('edges') or [])} edges · drag to pan, scroll to zoom")
     with right:
         if clicked and clicked != st.session_state.get("gr_last_click") and clicked in ids:

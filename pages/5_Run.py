@@ -1,4 +1,6 @@
-"""Run: run a saved workflow in this session and watch each step as it happens."""
+"""Run: run a saved workflow in this session and watch each step as it happens; with
+breakpoints or step mode, stop, look at and edit the state, resume, step, or re-run from a
+checkpoint (time travel)."""
 
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ import json  # noqa: E402
 
 import streamlit as st  # noqa: E402
 
-from agentflow.ui import nav, page  # noqa: E402
+from agentflow.errors import NotFoundError  # noqa: E402
+from agentflow.ui import debugpanel, nav, page  # noqa: E402
+from agentflow.ui.debugview import was_debugged  # noqa: E402
 from agentflow.ui.render import draw_graph, show_run, show_steps  # noqa: E402
-from agentflow.ui.runner import start_run  # noqa: E402
+from agentflow.ui.runner import RunHandle, attach_run, start_run  # noqa: E402
 from agentflow.ui.seed import sample_input  # noqa: E402
 
 ctx = page.setup_page("Run", "Runs inside this session on the shared runtime: every node appears as it starts.")
@@ -36,6 +40,15 @@ if document.get("description"):
 
 handle = st.session_state.get("run_handle")
 running = handle is not None and not handle.view.done
+
+
+def keep(new: RunHandle, doc: dict | None) -> None:
+    """Make ``new`` the session's run (drawn on ``doc``, else the focused workflow's latest
+    version) and redraw the page around it."""
+    st.session_state["run_handle"] = new
+    st.session_state["run_document"] = doc
+    st.rerun()
+
 
 text = st.text_input(
     "Input (user_input)",
@@ -58,6 +71,12 @@ with st.expander("Extra state (JSON) and subqueue", expanded=False):
         placeholder="default",
         help="Which subqueue the run's calls wait in on queues that have several.",
     )
+with st.expander(":material/pause_circle: Breakpoints and step mode", expanded=False):
+    breaks = debugpanel.breakpoint_inputs(document, wf_id, "run")
+    st.caption(
+        f"This run {breaks.describe()}. Breakpoints chosen on the Graph page show here too; a paused run "
+        "is saved in the store, so it can be resumed after a reload."
+    )
 
 go, _ = st.columns([1, 4])
 clicked = go.button(
@@ -76,11 +95,29 @@ if clicked:
         st.error('The extra state must be a JSON object, like {"topic": "owls"}.')
         st.stop()
     initial = {**extra, "user_input": text}
-    st.session_state["run_handle"] = start_run(
-        document, initial, store=store, user=ctx.principal.name, workflow_version=version, subqueue=subqueue.strip()
+    keep(
+        start_run(
+            document,
+            initial,
+            store=store,
+            user=ctx.principal.name,
+            workflow_version=version,
+            subqueue=subqueue.strip(),
+            **breaks.run_kwargs(),
+        ),
+        document,
     )
-    st.session_state["run_document"] = document
-    st.rerun()
+
+with st.container():  # always one element here, so the run view below keeps its place
+    picked = debugpanel.paused_runs_picker(store, prefix="run", expanded=handle is None, disabled=running)
+if picked:
+    record = store.get_run(picked)
+    try:
+        picked_doc = page.load_document(store, record["workflow_id"], record.get("workflow_version"))
+    except NotFoundError:
+        picked_doc = None
+    page.set_focus(record["workflow_id"])
+    keep(attach_run(picked, store, picked_doc), picked_doc)
 
 if handle is None:
     st.info(
@@ -92,23 +129,53 @@ if handle is None:
 run_doc = st.session_state.get("run_document") or document
 
 
-@st.fragment(run_every=0.3 if running else None)
-def run_view() -> None:
+def label_of(view) -> str:
+    return f"{view.workflow_id}" + (f" v{view.workflow_version}" if view.workflow_version else "")
+
+
+@st.fragment(run_every=0.3)
+def live_view() -> None:
+    """The run going on, redrawn a few times a second (only this part of the page)."""
     view = handle.view.snapshot()
-    label = f"{view.workflow_id}" + (f" v{view.workflow_version}" if view.workflow_version else "")
-    if not view.done:
-        with st.status(f"Running {label}…", expanded=True, state="running"):
-            draw_graph(run_doc, view=view, height=260)
-            show_steps(view)
-            if st.button(":material/stop_circle: Stop the run", key="run_cancel"):
-                handle.cancel()
-                st.toast("Stopping at the next node…", icon=":material/stop_circle:")
-        return
-    if running:  # it just finished: redraw the whole page (the Run button comes back)
+    if view.done:  # it just ended or paused: redraw the whole page (the Run button comes back)
         st.rerun()
+    with st.status(f"Running {label_of(view)}…", expanded=True, state="running"):
+        draw_graph(run_doc, view=view, height=260)
+        show_steps(view)
+        if st.button(":material/stop_circle: Stop the run", key="run_cancel"):
+            handle.cancel()
+            st.toast("Stopping at the next node…", icon=":material/stop_circle:")
+
+
+def finished_view() -> None:
+    """The run once it ended or paused; a paused run's panel, a debugged run's checkpoints."""
+    view = handle.view.snapshot()
+    label = label_of(view)
     st.subheader(f"Run {view.run_id or ''}".strip())
     st.caption(f"{label} · input: {json.dumps(view.input, ensure_ascii=False)[:200]}")
+    if view.status == "interrupted" and view.run_id:
+        new = debugpanel.paused_panel(
+            view.run_id,
+            store,
+            prefix="run",
+            can_run=ctx.can("run"),
+            can_cancel=ctx.can("cancel"),
+            user=ctx.principal.name,
+            document=run_doc,
+        )
+        if new is not None:
+            keep(new, run_doc)
     show_run(view, run_doc)
+    if view.run_id and was_debugged({"final_state": view.final, "trace": view.trace}):
+        with st.expander(
+            ":material/history: Time travel: checkpoints of this run", expanded=view.status != "interrupted"
+        ):
+            fork = debugpanel.time_travel(view.run_id, store, prefix="run", can_run=ctx.can("run"), document=run_doc)
+        if fork is not None:
+            keep(fork, run_doc)
 
 
-run_view()
+if running:
+    live_view()
+else:
+    finished_view()

@@ -1,4 +1,5 @@
-"""Runs: the history, filtered; any run shown as the Run page showed it; two runs compared."""
+"""Runs: the history, filtered; any run shown as the Run page showed it; two runs compared;
+a fork compared with its parent; a debugged run's checkpoints, to re-run from one."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ import streamlit as st  # noqa: E402
 
 from agentflow.errors import NotFoundError  # noqa: E402
 from agentflow.store.runs import RUN_STATUSES  # noqa: E402
-from agentflow.ui import nav, page  # noqa: E402
+from agentflow.ui import debugpanel, nav, page  # noqa: E402
+from agentflow.ui.debugview import forked_from, was_debugged  # noqa: E402
 from agentflow.ui.render import show_final, show_run  # noqa: E402
+from agentflow.ui.runner import RunHandle, attach_run  # noqa: E402
 from agentflow.ui.runview import RunView  # noqa: E402
 from agentflow.ui.tables import compare_frame, compare_totals, runs_frame  # noqa: E402
 
@@ -70,6 +73,15 @@ def document_of(run: dict) -> dict | None:
         return None
 
 
+def on_run_page(handle: RunHandle, document: dict | None) -> None:
+    """Follow (or pick up) a run on the Run page: the session's run becomes ``handle``."""
+    st.session_state["run_handle"] = handle
+    st.session_state["run_document"] = document
+    if handle.view.workflow_id:
+        page.set_focus(handle.view.workflow_id)
+    nav.go("Run")
+
+
 open_tab, compare_tab = st.tabs([":material/search: Open a run", ":material/compare_arrows: Compare two runs"])
 with open_tab:
     chosen = st.selectbox("Run", ids, key="runs_open", format_func=labels.get)
@@ -84,9 +96,21 @@ with open_tab:
         st.rerun()
     st.caption(
         f"user {run.get('user') or '?'} · workflow {run['workflow_id']} v{run.get('workflow_version') or '?'}"
-        f" · input {run.get('input')}"
+        f" · input {run.get('input')}" + (f" · forked from `{forked_from(run)['run_id']}`" if forked_from(run) else "")
     )
+    if run["status"] == "interrupted" and st.button(
+        "Open on the Run page to inspect and resume", key="runs_pick_up", icon=":material/play_circle:"
+    ):
+        on_run_page(attach_run(chosen, store, document_of(run)), document_of(run))
     show_run(RunView.from_record(run), document_of(run))
+    debugpanel.fork_comparison(run, store)
+    if was_debugged(run):
+        with st.expander(":material/history: Time travel: checkpoints of this run", expanded=False):
+            fork = debugpanel.time_travel(
+                chosen, store, prefix="runs", can_run=ctx.can("run"), document=document_of(run)
+            )
+        if fork is not None:
+            on_run_page(fork, document_of(run))
 
 with compare_tab:
     if len(ids) < 2:

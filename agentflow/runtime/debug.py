@@ -131,7 +131,12 @@ def checkpoint_state(run_id: str, checkpoint_id: str | None = None, *, store: An
     snap = graph.get_state(config)
     if checkpoint_id and not snap.created_at:
         raise NotFoundError(f'run "{run_id}" has no checkpoint "{checkpoint_id}"')
-    return dict(snap.values)
+    return {k: v for k, v in snap.values.items() if not _internal(k)}
+
+
+def _internal(key: str) -> bool:
+    """LangGraph's own channels (``branch:to:x``, ``__start__``): not part of the state."""
+    return key.startswith("__") or ":" in key
 
 
 def start_fork(run_id: str, checkpoint_id: str, *, store: Any = None) -> str:
@@ -146,11 +151,15 @@ def start_fork(run_id: str, checkpoint_id: str, *, store: Any = None) -> str:
     target = {"configurable": {"thread_id": new_id, "checkpoint_ns": ""}}
     metadata = {**tup.metadata, "source": "fork", "agentflow_forked_from": f"{run_id}/{checkpoint_id}"}
     written = saver.put(target, tup.checkpoint, metadata, dict(tup.checkpoint.get("channel_versions", {})))
-    by_task: dict[str, list[tuple[str, Any]]] = {}
-    for task_id, channel, value in tup.pending_writes or []:
-        by_task.setdefault(task_id, []).append((channel, value))
-    for task_id, writes in by_task.items():
-        saver.put_writes(written, writes, task_id)
+    # Pending writes of a checkpoint are the results of tasks the parent ran *after* it:
+    # copying them would make the fork skip those nodes. Only the input checkpoint's writes
+    # (the run's input itself) travel with the fork.
+    if tup.metadata.get("source") == "input":
+        by_task: dict[str, list[tuple[str, Any]]] = {}
+        for task_id, channel, value in tup.pending_writes or []:
+            by_task.setdefault(task_id, []).append((channel, value))
+        for task_id, writes in by_task.items():
+            saver.put_writes(written, writes, task_id)
     step = tup.metadata.get("step") or 0
     inherited = [
         {**e, "inherited": True}

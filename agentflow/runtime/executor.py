@@ -376,7 +376,9 @@ class _Run:
                     e["source"], e["queue_wait_ms"], e["tokens"]["total"],
                 )
         nodes = " ".join(
-            f"{e['node']}:{e['status']}:{e['latency_ms']}ms" + (f"@{e['source']}" if e["source"] else "")
+            f"(pause before {e['node']}: {e['status']})"
+            if e["type"] == "pause"
+            else f"{e['node']}:{e['status']}:{e['latency_ms']}ms" + (f"@{e['source']}" if e["source"] else "")
             for e in meta["trace"]
         )
         error = f" error={self.error.error_type}: {self.error.message}" if self.error else ""

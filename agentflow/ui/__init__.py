@@ -7,6 +7,8 @@ Plain, browser-free logic the pages need and the tests check:
     runview    live events (stream_workflow) folded into the Run page's view model
     runner     a run on a background thread, recorded in the store
     tables     trace -> pandas DataFrame, Gantt timeline (Altair), run comparison
+    debugview  step-by-step inspection: breakpoint choices, a paused run's state and its
+               edit, checkpoints and state diffs, a fork compared with its parent
     diff       version diffs (line diff and a list of changes)
     forms      provider form fields derived from pydantic Config models
     editor     the Editor's buffers, annotations and conflict-aware save
@@ -16,5 +18,6 @@ Plain, browser-free logic the pages need and the tests check:
 
 Streamlit pieces: ``page`` (setup, sign-in gate, pickers), ``auth`` (sign-in), ``nav`` (the
 sidebar's pages), ``render`` (errors, steps, results, trace, graph, node details), ``widgets``
-(provider form inputs, connection checks, queue meters).
+(provider form inputs, connection checks, queue meters), ``debugpanel`` (breakpoints, the
+paused-run panel, paused runs, time travel, fork vs parent).
 """

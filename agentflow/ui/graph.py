@@ -10,7 +10,7 @@ same way on every load, cycles included.
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,8 @@ from agentflow.ui.theme import END_STYLE, NODE_STYLES, node_style, status_color
 END = "END"
 #: Node id used for the END marker on the canvas (cannot clash: node ids are lowercase slugs).
 END_ID = "__END__"
+#: Border of a node that has a breakpoint (before or after it).
+BREAK_COLOR = "#dc2626"
 
 
 @dataclass(frozen=True)
@@ -138,13 +140,15 @@ def graph_model(
     *,
     selected: str | None = None,
     run_finished: bool = False,
+    break_before: Collection[str] = (),
+    break_after: Collection[str] = (),
 ) -> GraphModel:
     """The drawable graph of ``doc``.
 
     Without ``statuses`` nodes are filled with their type's colour. With them (a run is
     being watched), the fill is the node's status colour and the border keeps the type's
     colour; nodes a finished run never reached show as ``skipped``, during a run as
-    ``pending``.
+    ``pending``. Nodes with a breakpoint get a thick red border and say where it is.
     """
     nodes = document_nodes(doc)
     ids = [n["id"] for n in nodes]
@@ -176,6 +180,10 @@ def graph_model(
                 label += f"\n{_fmt_ms(st.latency_ms)}" + (f" ×{st.runs}" if st.runs > 1 else "")
             elif status not in (None, "pending", "skipped"):
                 label += f"\n{status}"
+        where = [w for w, ids_ in (("before", break_before), ("after", break_after)) if n["id"] in ids_]
+        if where:
+            label += "\n[pause " + " & ".join(where) + "]"
+            color = {**color, "border": BREAK_COLOR, "highlight": {**color["highlight"], "border": BREAK_COLOR}}
         node: dict[str, Any] = {
             "id": n["id"],
             "label": label,
@@ -183,10 +191,11 @@ def graph_model(
             "color": color,
             "font": font,
             "level": lv.get(n["id"], 0),
-            "borderWidth": 4 if n["id"] == selected else (3 if statuses is not None else 1),
+            "borderWidth": 4 if n["id"] == selected or where else (3 if statuses is not None else 1),
             "size": 22,
             "type": ntype,
             "status": status,
+            "breakpoint": " & ".join(where) or None,
             "margin": 10,
         }
         if statuses is not None and status == "skipped":
@@ -263,7 +272,8 @@ def to_agraph(model: GraphModel, *, height: int = 520) -> tuple[list[Any], list[
 
     nodes = []
     for n in model.nodes:
-        attrs = {k: v for k, v in n.items() if k not in ("id", "label", "shape", "color", "size", "type", "status")}
+        skip = ("id", "label", "shape", "color", "size", "type", "status", "breakpoint")
+        attrs = {k: v for k, v in n.items() if k not in skip}
         node = Node(id=n["id"], label=n["label"], shape=n["shape"], color=n["color"], size=n.get("size", 22), **attrs)
         # No hover title: the component turns titles into HTML and opens them on double
         # click; the page shows a selected node's details instead.

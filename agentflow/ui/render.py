@@ -14,6 +14,7 @@ from typing import Any
 
 import streamlit as st
 
+from agentflow.ui.debugview import pause_text
 from agentflow.ui.graph import graph_model, legend_html, node_details, to_agraph
 from agentflow.ui.runview import RunView, StepView
 from agentflow.ui.tables import timeline_chart, trace_frame
@@ -157,13 +158,19 @@ def step_header(step: StepView) -> str:
         bits.append(f"{t['attempts']} attempts")
     if t.get("queue_wait_ms"):
         bits.append(f"waited {t['queue_wait_ms']:.0f} ms in queue {t.get('queue')}")
+    if t.get("inherited"):
+        bits.append(":gray[inherited from the parent run]")
     if step.status in ("running", "retrying"):
         bits.append(f"_{step.status}…_")
     return " · ".join(bits)
 
 
 def show_step(step: StepView, *, highlight: bool = False) -> None:
-    """One node execution: header, streamed text or result, retries, error."""
+    """One node execution: header, streamed text or result, retries, error (a pause of a
+    debugged run: one line saying where it stopped and what the user changed)."""
+    if step.type == "pause":
+        st.markdown(f"{status_icon(step.status)} {pause_text({**step.trace, 'status': step.status})}")
+        return
     with st.container(border=True):
         st.markdown(step_header(step))
         for r in step.retries:
@@ -289,13 +296,22 @@ def draw_graph(
     selected: str | None = None,
     height: int = 520,
     legend: bool = True,
+    break_before: Sequence[str] = (),
+    break_after: Sequence[str] = (),
 ) -> str | None:
-    """The workflow drawn with streamlit-agraph (coloured by status when a run is given);
-    returns the id of a node the user clicked."""
+    """The workflow drawn with streamlit-agraph (coloured by status when a run is given,
+    breakpoints outlined red); returns the id of a node the user clicked."""
     from streamlit_agraph import agraph
 
     statuses = view.node_statuses() if view is not None else None
-    model = graph_model(document, statuses, selected=selected, run_finished=bool(view and view.done))
+    model = graph_model(
+        document,
+        statuses,
+        selected=selected,
+        run_finished=bool(view and view.done),
+        break_before=break_before,
+        break_after=break_after,
+    )
     if not model.nodes:
         st.info("Nothing to draw yet: add nodes to the workflow.", icon=":material/account_tree:")
         return None

@@ -10,11 +10,13 @@ A step is one execution of a node (a node in a loop has several). Statuses:
 - run: ``starting``, ``running``, then ``succeeded``, ``failed``, ``cancelled`` or
   ``interrupted`` (paused at a breakpoint);
 - step: ``running``, ``retrying``, ``succeeded``, ``failed``, ``cancelled``, ``interrupted``;
-  the graph adds ``pending`` (not reached yet) and ``skipped`` (a finished run never got there).
+  the graph adds ``pending`` (not reached yet), ``skipped`` (a finished run never got there)
+  and ``paused`` (a paused run runs it next).
 
-``interrupt`` events are the hook for step mode (breakpoints, resume, time travel): they
-set the run's status to ``interrupted`` and record where it paused in :attr:`RunView.interrupt`;
-a resumed run's events continue the same view (:meth:`RunView.resume`).
+``interrupt`` events (breakpoints, step mode) set the run's status to ``interrupted``, record
+where it paused in :attr:`RunView.interrupt` and add a step of type ``pause``, as the stored
+trace has an entry of type ``pause``; so the live view and the stored one line up. A resumed
+or forked run continues a view rebuilt from its stored record (:meth:`RunView.continue_from`).
 """
 
 from __future__ import annotations
@@ -97,8 +99,24 @@ class RunView:
     def resume(self) -> None:
         """A paused run goes on (step mode): the following events continue this view."""
         with self._lock:
-            self.status = "running"
-            self.interrupt = None
+            self._resume()
+
+    def _resume(self) -> None:
+        self.status = "running"
+        self.interrupt = None
+        for step in self.steps:
+            if step.type == "pause" and step.status == "interrupted":
+                step.status = "resumed"
+
+    def continue_from(self, run: Mapping[str, Any]) -> None:
+        """Become the view of a stored paused run (or a fork's copy) that is going on now:
+        its steps so far, then whatever the resumed run's events add."""
+        stored = RunView.from_record(run)
+        with self._lock:
+            for name in ("run_id", "workflow_id", "workflow_version", "input", "final", "started_at", "steps"):
+                setattr(self, name, getattr(stored, name))
+            self.error = None
+            self._resume()
 
     def _on_run_start(self, event: Mapping[str, Any]) -> None:
         data = event.get("data") or {}
@@ -155,9 +173,12 @@ class RunView:
 
     def _on_interrupt(self, event: Mapping[str, Any]) -> None:
         data = dict(event.get("data") or {})
-        data.setdefault("node", event.get("node"))
+        data.setdefault("node", event.get("node") or data.get("paused_before"))
         self.interrupt = data
         self.status = "interrupted"
+        node = str(data.get("node"))
+        pause = {"node": node, "type": "pause", "status": "interrupted", "next": data.get("next") or [node]}
+        self.steps.append(StepView(index=len(self.steps), node=node, type="pause", status="interrupted", trace=pause))
 
     def _on_run_end(self, event: Mapping[str, Any]) -> None:
         final = dict(event.get("data") or {})
@@ -167,7 +188,7 @@ class RunView:
         self.status = str(meta.get("status") or "succeeded")
         self.error = meta.get("error")
         if self.status == "interrupted" and self.interrupt is None:
-            self.interrupt = {"node": meta.get("paused_before")}
+            self.interrupt = _paused_at(meta)
         by_node = {}
         for entry in meta.get("trace") or []:
             by_node.setdefault(entry.get("node"), []).append(entry)
@@ -199,17 +220,29 @@ class RunView:
     def failed_nodes(self) -> list[str]:
         return [s.node for s in self.steps if s.status == "failed"]
 
+    @property
+    def paused_nodes(self) -> list[str]:
+        """The nodes a paused run runs next (several after a fan-out)."""
+        if self.status != "interrupted" or not self.interrupt:
+            return []
+        nodes = self.interrupt.get("next") or [self.interrupt.get("node")]
+        return [str(n) for n in nodes if n]
+
     def node_statuses(self) -> dict[str, NodeStatus]:
-        """Per node id, for the graph: the latest step's status, total latency, count."""
+        """Per node id, for the graph: the latest step's status, total latency, count; the
+        nodes a paused run runs next are ``paused`` (pauses themselves are not node runs)."""
         out: dict[str, NodeStatus] = {}
         for s in self.steps:
+            if s.type == "pause":
+                continue
             prev = out.get(s.node)
             latency = s.latency_ms
             total = (prev.latency_ms or 0.0) + latency if prev and latency is not None else latency
             error = (s.error or {}).get("message") if s.error else None
             out[s.node] = NodeStatus(s.status, total, (prev.runs if prev else 0) + 1, error)
-        if self.interrupt and self.interrupt.get("node") and self.interrupt["node"] not in out:
-            out[str(self.interrupt["node"])] = NodeStatus("interrupted")
+        for node in self.paused_nodes:
+            prev = out.get(node)
+            out[node] = NodeStatus("paused", prev.latency_ms if prev else None, prev.runs if prev else 0)
         return out
 
     def totals(self) -> dict[str, Any]:
@@ -220,7 +253,7 @@ class RunView:
         return {
             "status": self.status,
             "total_runtime_ms": meta.get("total_runtime_ms"),
-            "nodes": len(trace),
+            "nodes": sum(1 for e in trace if e.get("type") != "pause"),
             "tokens": int(tokens.get("total") or 0),
             "cost_usd": float(meta.get("cost_usd") or sum(float(e.get("cost_usd") or 0) for e in trace)),
         }
@@ -286,8 +319,16 @@ class RunView:
                 )
             )
         if view.status == "interrupted":
-            view.interrupt = {"node": meta.get("paused_before")}
+            view.interrupt = _paused_at(meta)
         return view
+
+
+def _paused_at(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """Where a stored or finished run paused, from its metadata."""
+    out: dict[str, Any] = {"node": meta.get("paused_before")}
+    if meta.get("next"):
+        out["next"] = list(meta["next"])
+    return out
 
 
 _HANDLERS: dict[str, Callable[[RunView, Mapping[str, Any]], None]] = {

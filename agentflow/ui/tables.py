@@ -86,12 +86,14 @@ def timeline_frame(trace: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     frame = trace_frame(trace)
     frame["latency_ms"] = frame["latency_ms"].fillna(0.0).astype(float)
     frame["end_ms"] = frame["start_ms"] + frame["latency_ms"]
-    # Repeated executions of a node (loops) get their own row label: "refine #2".
+    # Repeated executions of a node (loops) get their own row label: "refine #2"; a debugged
+    # run's pauses (type "pause") are rows of their own: "pause · agg".
     counts: dict[str, int] = {}
     labels = []
-    for node in frame["node"]:
-        counts[node] = counts.get(node, 0) + 1
-        labels.append(node if counts[node] == 1 else f"{node} #{counts[node]}")
+    for node, kind in zip(frame["node"], frame["type"], strict=True):
+        name = f"pause · {node}" if kind == "pause" else node
+        counts[name] = counts.get(name, 0) + 1
+        labels.append(name if counts[name] == 1 else f"{name} #{counts[name]}")
     frame["row"] = labels
     return frame
 
@@ -170,6 +172,8 @@ def node_outputs(trace: Sequence[Mapping[str, Any]], final: Mapping[str, Any] | 
 def _per_node(trace: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     agg: dict[str, dict[str, Any]] = {}
     for entry in trace:
+        if entry.get("type") == "pause":  # a debugged run's wait at a breakpoint, not a node run
+            continue
         node = str(entry.get("node"))
         row = agg.setdefault(node, {"latency_ms": 0.0, "tokens": 0, "runs": 0, "status": None, "cost_usd": 0.0})
         row["latency_ms"] += float(entry.get("latency_ms") or 0.0)

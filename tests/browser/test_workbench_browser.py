@@ -5,6 +5,7 @@ The path a new user takes: sign in, create a workflow from an example, see its g
 run it and watch each step and the final output. Every page is photographed on the way
 (``test-artifacts/screenshots/``, copied to ``docs/screenshots/`` for the README), and the
 time until a 200-node workflow's graph is drawn is measured (``test-artifacts/graph-200.json``).
+A second test debugs a run: a breakpoint, the pause, a state edit, resume, then step mode.
 
 Needs Playwright and ``/usr/bin/chromium`` (``.ci/run`` installs it); never downloads a
 browser. Under ``CI`` a missing browser fails the test instead of skipping it.
@@ -260,7 +261,48 @@ def _wait_graph_drawn(page, timeout_s: float = 30.0) -> tuple[float, float, int]
     pytest.fail(f"the graph was not drawn within {timeout_s} s")
 
 
-# -- the test ----------------------------------------------------------------------------------
+def _multiselect(page, key: str, option: str) -> None:
+    """Add ``option`` to a multiselect (its list opens on a click; the menu is closed after)."""
+    box = page.locator(f".st-key-{key}")
+    for _ in range(3):
+        box.locator("input").first.click()
+        choice = page.get_by_role("option", name=option, exact=True)
+        try:
+            choice.click(timeout=5_000)
+        except Exception:  # the list did not open or closed (a rerun replaced the box): try again
+            page.keyboard.press("Escape")
+            _idle(page)
+            continue
+        page.keyboard.press("Escape")
+        _idle(page)
+        if box.get_by_text(option, exact=True).count():
+            return
+    pytest.fail(f"could not add {option!r} to multiselect {key}")
+
+
+def _button(page, key: str):
+    """The button with widget key ``key`` (a button with a tooltip is drawn twice, once hidden)."""
+    return page.locator(f".st-key-{key} button:visible").first
+
+
+def _sign_in(page, server: str) -> None:
+    page.goto(server)
+    page.get_by_text("Sign in to continue").wait_for(timeout=30_000)
+    _idle(page)
+    page.locator(".st-key-auth_user input").fill(USER)
+    page.locator(".st-key-auth_password input").fill(PASSWORD)
+    page.locator(".st-key-auth_submit button").click()
+    page.get_by_text("Start here").wait_for(timeout=30_000)
+    _idle(page)
+
+
+def _paused_before(page, node: str) -> None:
+    """Wait for the paused-run panel to say where the run stopped."""
+    page.locator(".st-key-run_dbg_panel h4", has_text=f"Paused before {node}").wait_for(timeout=60_000)
+    _idle(page)
+
+
+# -- the tests ---------------------------------------------------------------------------------
 
 
 def test_sign_in_create_graph_run_and_every_page(server: str) -> None:
@@ -380,7 +422,92 @@ def test_sign_in_create_graph_run_and_every_page(server: str) -> None:
         finally:
             browser.close()
 
+    _update_doc_screenshots()
+
+
+def _update_doc_screenshots() -> None:
     if os.environ.get("AGENTFLOW_UPDATE_SCREENSHOTS"):  # refresh the README's pictures on request only
         DOC_SHOTS.mkdir(parents=True, exist_ok=True)
         for png in sorted(SHOTS.glob("*.png")):
             shutil.copyfile(png, DOC_SHOTS / png.name)
+
+
+def test_debug_a_run_breakpoint_edit_resume_and_step(server: str) -> None:
+    """Set a breakpoint on the Run page, run the triage demo, see the pause and the state,
+    edit a value, resume and see the changed result; then step through a run node by node."""
+    from playwright.sync_api import sync_playwright
+
+    wf = "triage-demo"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1600})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            _sign_in(page, server)
+
+            # A breakpoint before the llm node, chosen on the Run page.
+            _go(page, "Run", "Input (user_input)")
+            _select(page, "run_wf", "Triage demo")
+            page.get_by_text("Routes a request to text, image or SQL").wait_for(timeout=30_000)
+            _idle(page)
+            page.get_by_text("Breakpoints and step mode").click()
+            _idle(page)
+            _multiselect(page, f"run_break_before_{wf}", "answer")
+            page.get_by_text("This run pauses before answer").wait_for(timeout=30_000)
+            box = page.locator(f".st-key-run_input_{wf} input")
+            box.fill("what is a fox")
+            box.press("Enter")
+            _idle(page)
+            page.locator(".st-key-run_go button").click()
+
+            # The pause: where, the state with the router's change highlighted.
+            _paused_before(page, "answer")
+            panel = page.locator(".st-key-run_dbg_panel")
+            assert panel.locator('mark[data-key="intent"]').inner_text().strip().startswith('"intent": "text"')
+            assert panel.get_by_text("changed by router").count() == 1
+            assert page.get_by_test_id("stMetricValue").first.inner_text() == "interrupted"
+            _shot(page, "09-debug-paused")
+
+            # Edit a value, resume, and the result follows the edit.
+            editor = panel.locator('[class*="st-key-run_dbg_state_"] textarea')
+            state = json.loads(editor.input_value())
+            assert state == {"intent": "text", "user_input": "what is a fox"}
+            editor.fill(json.dumps({**state, "user_input": "what is an owl"}, indent=2))
+            editor.press("Control+Enter")  # commits the text: a rerun that shows nothing new
+            time.sleep(0.5)
+            _idle(page)
+            _button(page, "run_dbg_resume").click()
+            page.get_by_text("You asked: what is an owl").first.wait_for(timeout=60_000)
+            page.get_by_text("Timeline").first.wait_for(timeout=60_000)
+            _idle(page)
+            assert page.get_by_test_id("stMetricValue").first.inner_text() == "succeeded"
+            assert page.get_by_text("state edited: user_input").count() >= 1
+            assert page.locator(".st-key-run_dbg_panel").count() == 0
+            _shot(page, "10-debug-resumed")
+
+            # Step mode: pause before every node, one Step at a time.
+            page.locator(f".st-key-run_step_{wf} label").first.click()
+            page.get_by_text("This run pauses before every node").wait_for(timeout=30_000)
+            _idle(page)
+            box.fill("tell me")
+            box.press("Enter")
+            _idle(page)
+            page.locator(".st-key-run_go button").click()
+            for node in ("input", "router", "answer", "agg"):
+                _paused_before(page, node)
+                if node == "answer":
+                    _shot(page, "11-debug-step")
+                _button(page, "run_dbg_step").click()
+            page.get_by_text("You asked: tell me").first.wait_for(timeout=60_000)
+            page.get_by_text("Timeline").first.wait_for(timeout=60_000)
+            _idle(page)
+            assert page.get_by_test_id("stMetricValue").first.inner_text() == "succeeded"
+            assert page.get_by_text("Time travel: checkpoints of this run").count() == 1
+            _shot(page, "12-debug-stepped")
+
+            assert not errors, errors
+        finally:
+            browser.close()
+
+    _update_doc_screenshots()

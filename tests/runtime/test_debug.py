@@ -163,3 +163,16 @@ def test_a_paused_run_resumes_in_another_process(store_url: str, tmp_path: Path)
     second = subprocess.run([sys.executable, "-c", again], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert second.returncode == 0, second.stderr
     assert json.loads(second.stdout) == {"draft": "Draft from: from process two", "status": "succeeded"}
+
+
+def test_fork_without_an_edit_runs_the_following_nodes_again(store: Store) -> None:
+    first = run_workflow(TRIAGE, "again", breakpoints=["agg"], store=store)
+    run_id = first["metadata"]["run_id"]
+    resume_run(run_id, store=store)
+    before_answer = next(c for c in list_checkpoints(run_id, store=store) if c["next"] == ["answer"])
+    forked = fork_run(run_id, before_answer["checkpoint_id"], store=store, breakpoints=[])
+    fresh = [e["node"] for e in forked["metadata"]["trace"] if not e.get("inherited") and e["type"] != "pause"]
+    assert fresh == ["answer", "agg"]
+    assert forked["text_result"] == "You asked: again"
+    state = checkpoint_state(run_id, before_answer["checkpoint_id"], store=store)
+    assert not any(k.startswith("__") or ":" in k for k in state)

@@ -94,7 +94,7 @@ def test_interrupt_events_pause_the_view_and_resume_continues_it():
     )
     assert view.status == "interrupted" and view.done
     assert view.interrupt["node"] == "answer"
-    assert view.node_statuses()["answer"].status == "interrupted"
+    assert view.node_statuses()["answer"].status == "paused"
     view.resume()
     assert view.status == "running" and view.interrupt is None
     view.apply({"type": "run_end", "data": {"metadata": {"status": "interrupted", "paused_before": "x", "trace": []}}})
