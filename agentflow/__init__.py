@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentflow.batch.service import run_batch
 from agentflow.errors import (
     AgentFlowError,
     AuthenticationError,
@@ -94,6 +95,7 @@ __all__ = [
     "list_checkpoints",
     "load_workflow",
     "resume_run",
+    "run_batch",
     "run_workflow",
     "stream_fork",
     "stream_resume",

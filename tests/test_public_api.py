@@ -44,6 +44,7 @@ EXPECTED = [
     "list_checkpoints",
     "load_workflow",
     "resume_run",
+    "run_batch",
     "run_workflow",
     "stream_fork",
     "stream_resume",

@@ -16,7 +16,11 @@ from collections.abc import Sequence
 from agentflow.cli.output import EXIT_INVALID, print_error
 
 #: Modules contributing commands, in help order.
-COMMAND_MODULES = ("agentflow.cli.run_cmds", "agentflow.cli.store_cmds")
+COMMAND_MODULES = (
+    "agentflow.cli.run_cmds",
+    "agentflow.cli.store_cmds",
+    "agentflow.cli.batch_cmds",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

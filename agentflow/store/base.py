@@ -1,8 +1,8 @@
 """The workbench store's one interface; SQLite and Postgres implement it (same tests).
 
 The store holds what a workspace keeps between runs: versioned workflows (and the texts of
-refused saves), registered sources and queues, encrypted secrets, run history, users and
-API keys, and LangGraph checkpoints in the same database. It implements the runtime's
+refused saves), registered sources and queues, encrypted secrets, run history, batch runs,
+users and API keys, and LangGraph checkpoints in the same database. It implements the runtime's
 :class:`~agentflow.runtime.workspace.Workspace` protocol, so registered sources, queues and
 secrets resolve by id. Pages, the CLI and the HTTP routes read runs through here, never
 from executor internals.
@@ -171,6 +171,92 @@ class Store(ABC):
         cursor: str | None = None,
     ) -> tuple[list[JSONDict], str | None]:
         """A page of run summaries (no states, no traces), newest first, and the next cursor."""
+
+    # -- batch runs (spec section 13; agentflow/store/batches.py) -------------------------
+    @abstractmethod
+    def create_batch(self, batch: JSONDict, rows: Sequence[JSONDict]) -> JSONDict:
+        """Store a new batch (``batch_id``, ``workflow_id``, ``document``, ...) and its rows
+        (``{"row", "line", "input"}``, or ``result`` for a malformed row) at once."""
+
+    @abstractmethod
+    def get_batch(self, batch_id: str, *, include_document: bool = True) -> JSONDict:
+        """The batch record; NotFoundError if unknown."""
+
+    @abstractmethod
+    def list_batches(
+        self, *, workflow: str | None = None, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[JSONDict]:
+        """Batches, newest first, with their progress counts."""
+
+    @abstractmethod
+    def batch_counts(self, batch_id: str) -> JSONDict:
+        """``pending``, ``dispatched``, ``running``, ``done``, ``failed``, ``total``,
+        ``status``, ``mean_score``, ``waiting``, ``runners``."""
+
+    @abstractmethod
+    def set_batch_status(
+        self,
+        batch_id: str,
+        status: str,
+        *,
+        only_from: Sequence[str] | None = None,
+        error: JSONDict | None = None,
+    ) -> bool:
+        """Move a batch to ``status`` (only from ``only_from``); returns whether it moved."""
+
+    @abstractmethod
+    def finish_batch_if_done(self, batch_id: str) -> bool:
+        """Mark an active batch ``finished`` when no row is left to run."""
+
+    @abstractmethod
+    def active_batches(self, backend: str | None = None) -> list[JSONDict]:
+        """Batches still queued or running."""
+
+    @abstractmethod
+    def lease_batch_rows(
+        self,
+        batch_id: str,
+        owner: str,
+        *,
+        lease_s: float,
+        limit: int | None = None,
+        rows: Sequence[int] | None = None,
+        take_from: str | None = None,
+        pending: bool = True,
+        count_attempt: bool = True,
+    ) -> list[JSONDict]:
+        """Lease pending, expired (or ``take_from``'s) rows of an active batch to ``owner``."""
+
+    @abstractmethod
+    def renew_batch_leases(self, batch_id: str, owner: str, *, lease_s: float) -> int:
+        """Extend every lease ``owner`` holds in the batch."""
+
+    @abstractmethod
+    def release_batch_rows(self, batch_id: str, owner: str, rows: Sequence[int] | None = None) -> int:
+        """Give rows ``owner`` holds back to pending."""
+
+    @abstractmethod
+    def record_batch_results(
+        self, batch_id: str, results: Sequence[JSONDict], *, recorded_by: str | None = None
+    ) -> list[int]:
+        """Record row results at most once each (first write wins); returns rows recorded now."""
+
+    @abstractmethod
+    def batch_results(
+        self, batch_id: str, *, offset: int = 0, limit: int | None = None, include_trace: bool = False
+    ) -> list[JSONDict]:
+        """Recorded rows in row order."""
+
+    @abstractmethod
+    def batch_inputs(self, batch_id: str) -> list[JSONDict]:
+        """Every row's input and line, in row order."""
+
+    @abstractmethod
+    def note_batch_runner(self, batch_id: str, owner: str, *, running: int, waiting: int) -> None:
+        """A runner's heartbeat report: rows it runs, rows of them waiting on a queue."""
+
+    @abstractmethod
+    def drop_batch_runner(self, batch_id: str, owner: str) -> None: ...
 
     # -- users and API keys -------------------------------------------------------------
     @abstractmethod

@@ -106,9 +106,76 @@ def _cancels(ts: str) -> list[str]:
     ]
 
 
+def _batches(ts: str, real: str, bigint: str) -> list[str]:
+    """Version 3: batch runs (spec section 13).
+
+    ``af_batch_rows`` is the work list: every row's input and who holds it (a lease that
+    expires, so a lost worker's rows are handed out again); ``af_batch_results`` holds each
+    row's result, written once (its primary key makes a second write a no-op);
+    ``af_batch_workers`` is what each runner last reported (rows running, waiting on a queue).
+    """
+    return [
+        f"""CREATE TABLE af_batches (
+            batch_id TEXT PRIMARY KEY,
+            workflow_id TEXT NOT NULL,
+            workflow_version INTEGER,
+            status TEXT NOT NULL
+                CHECK (status IN ('queued', 'running', 'finished', 'cancelled', 'failed')),
+            backend TEXT NOT NULL,
+            total INTEGER NOT NULL,
+            user_name TEXT,
+            dataset TEXT,
+            created_at {ts} NOT NULL,
+            updated_at {ts} NOT NULL,
+            finished_at {ts},
+            error TEXT,
+            options TEXT NOT NULL,
+            document TEXT NOT NULL)""",
+        "CREATE INDEX af_batches_created ON af_batches (created_at, batch_id)",
+        "CREATE INDEX af_batches_status ON af_batches (status, backend)",
+        f"""CREATE TABLE af_batch_rows (
+            batch_id TEXT NOT NULL,
+            row_no INTEGER NOT NULL,
+            line INTEGER,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'leased', 'done', 'failed')),
+            lease_owner TEXT,
+            lease_expires_at {ts},
+            attempts INTEGER NOT NULL DEFAULT 0,
+            input TEXT,
+            PRIMARY KEY (batch_id, row_no))""",
+        "CREATE INDEX af_batch_rows_status ON af_batch_rows (batch_id, status, row_no)",
+        f"""CREATE TABLE af_batch_results (
+            batch_id TEXT NOT NULL,
+            row_no INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            run_id TEXT,
+            latency_ms {real},
+            tokens_prompt {bigint},
+            tokens_completion {bigint},
+            tokens_total {bigint},
+            cost_usd {real},
+            score {real},
+            queue_wait_ms {real},
+            recorded_at {ts} NOT NULL,
+            recorded_by TEXT,
+            error TEXT,
+            output TEXT,
+            trace TEXT,
+            PRIMARY KEY (batch_id, row_no))""",
+        f"""CREATE TABLE af_batch_workers (
+            batch_id TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            running INTEGER NOT NULL,
+            waiting INTEGER NOT NULL,
+            seen_at {ts} NOT NULL,
+            PRIMARY KEY (batch_id, owner))""",
+    ]
+
+
 SQLITE: list[Migration] = [
     (1, "workbench store", _core("TEXT", "REAL", "INTEGER", "INTEGER PRIMARY KEY AUTOINCREMENT")),
     (2, "cancel requests", _cancels("TEXT")),
+    (3, "batch runs", _batches("TEXT", "REAL", "INTEGER")),
 ]
 
 POSTGRES: list[Migration] = [
@@ -123,6 +190,7 @@ POSTGRES: list[Migration] = [
         ),
     ),
     (2, "cancel requests", _cancels("TIMESTAMPTZ")),
+    (3, "batch runs", _batches("TIMESTAMPTZ", "DOUBLE PRECISION", "BIGINT")),
 ]
 
 

@@ -15,6 +15,7 @@ from agentflow.settings import get_settings
 from agentflow.store import codec, migrations
 from agentflow.store.accounts import AccountsMixin
 from agentflow.store.base import Store
+from agentflow.store.batches import BatchesMixin
 from agentflow.store.catalogue import CatalogueMixin
 from agentflow.store.core import Tx
 from agentflow.store.runs import RunsMixin
@@ -23,7 +24,7 @@ from agentflow.store.workflows import WorkflowsMixin
 log = logging.getLogger("agentflow.store")
 
 
-class SQLStore(WorkflowsMixin, CatalogueMixin, RunsMixin, AccountsMixin, Store):
+class SQLStore(WorkflowsMixin, CatalogueMixin, RunsMixin, BatchesMixin, AccountsMixin, Store):
     """Store over any backend that provides :meth:`_transaction` and the savers."""
 
     #: The backend's ordered migrations.

@@ -24,6 +24,7 @@ PAGES: list[tuple[str, str, str]] = [
     ("pages/4_Graph.py", "Graph", "graph"),
     ("pages/5_Run.py", "Run", "run"),
     ("pages/6_Runs.py", "Runs", "runs"),
+    ("pages/8_Batch.py", "Batch", "batch"),
 ]
 _BY_TITLE = {title: path for path, title, _ in PAGES}
 

@@ -38,8 +38,9 @@ def node_style(node_type: str | None) -> NodeStyle:
     return NODE_STYLES.get(node_type or "", DEFAULT_STYLE)
 
 
-#: Every status a node can show on the graph and in the run view. ``interrupted`` is for
-#: runs paused at a breakpoint (the step-mode feature builds on it).
+#: Every status a node can show on the graph and in the run view. ``interrupted`` is a run
+#: (or its pause step) stopped at a breakpoint; ``paused`` marks the nodes it will run next,
+#: ``resumed`` a pause that is over.
 STATUS_COLORS: dict[str, str] = {
     "pending": "#e5e7eb",
     "running": "#3b82f6",
@@ -49,6 +50,8 @@ STATUS_COLORS: dict[str, str] = {
     "skipped": "#f1f5f9",
     "cancelled": "#9ca3af",
     "interrupted": "#facc15",
+    "paused": "#c084fc",
+    "resumed": "#ede9fe",
 }
 
 STATUS_ICONS: dict[str, str] = {
@@ -61,6 +64,8 @@ STATUS_ICONS: dict[str, str] = {
     "skipped": ":gray[:material/skip_next:]",
     "cancelled": ":gray[:material/block:]",
     "interrupted": ":orange[:material/pause_circle:]",
+    "paused": ":violet[:material/pause_circle:]",
+    "resumed": ":violet[:material/play_circle:]",
 }
 
 
@@ -83,4 +88,5 @@ PAGE_ICONS: dict[str, str] = {
     "Graph": ":material/account_tree:",
     "Run": ":material/play_arrow:",
     "Runs": ":material/history:",
+    "Batch": ":material/playlist_play:",
 }

@@ -27,6 +27,7 @@ PAGES = {
     "Graph": "pages/4_Graph.py",
     "Run": "pages/5_Run.py",
     "Runs": "pages/6_Runs.py",
+    "Batch": "pages/8_Batch.py",
 }
 TIMEOUT = 60
 
