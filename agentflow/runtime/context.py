@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -32,9 +31,21 @@ def utc_now() -> str:
     return iso(time.time())
 
 
+_second: tuple[int, str] = (-1, "")
+
+
 def iso(ts: float) -> str:
-    """An epoch time as ``2026-11-29T06:27:13.401Z`` (the trace's format)."""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """An epoch time as ``2026-11-29T06:27:13.401Z`` (the trace's format).
+
+    Timestamps of one run mostly share their second, so its text is reused.
+    """
+    global _second
+    whole = int(ts)
+    cached = _second
+    if cached[0] != whole:
+        cached = (whole, datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+        _second = cached
+    return f"{cached[1]}.{int((ts - whole) * 1000):03d}Z"
 
 
 def new_run_id() -> str:
@@ -93,14 +104,52 @@ class RunContext:
 
 
 class Meter:
-    """What one provider call used; filled in by the node inside ``metered``."""
+    """One provider call, as a sync or async context manager.
 
-    __slots__ = ("cost_usd", "provider", "usage")
+    Entering picks the provider (budget, ``fallback_source``) and takes a queue grant;
+    the node sets ``usage`` and ``cost_usd``; leaving records them in the trace and settles
+    the grant. A class, not a generator-based context manager: it is on every call's path.
+    """
 
-    def __init__(self, provider: Provider) -> None:
-        self.provider = provider
+    __slots__ = ("_estimate", "_grant", "_run", "cost_usd", "provider", "usage")
+
+    def __init__(self, run: NodeRun, estimate: Estimator | None) -> None:
+        self._run = run
+        self._estimate = estimate
+        self._grant: Grant | None = None
         self.usage: Usage | None = None
         self.cost_usd = 0.0
+
+    def _enter(self) -> tuple[QueueLimiter | None, int, float]:
+        run = self._run
+        self.provider, tokens, cost = run._choose(self._estimate)
+        return run._limiter(), tokens, cost
+
+    def __enter__(self) -> Meter:
+        limiter, tokens, cost = self._enter()
+        if limiter is not None:
+            run = self._run
+            self._grant = limiter.acquire(
+                subqueue=run.subqueue, tokens=tokens, cost_usd=cost, max_wait_s=run.timeout_s, cancel=run.run.cancel
+            )
+            run._waited(self._grant)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._run._settle(self, self._grant)
+
+    async def __aenter__(self) -> Meter:
+        limiter, tokens, cost = self._enter()
+        if limiter is not None:
+            run = self._run
+            self._grant = await limiter.aacquire(
+                subqueue=run.subqueue, tokens=tokens, cost_usd=cost, max_wait_s=run.timeout_s
+            )
+            run._waited(self._grant)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._run._settle(self, self._grant)
 
 
 class NodeRun:
@@ -168,15 +217,21 @@ class NodeRun:
         return self.run.provider(self.node.source)
 
     def _choose(self, estimate: Estimator | None) -> tuple[Provider, int, float]:
-        """Pick the provider for a call under the run's cost budget (spec: budgets)."""
+        """Pick the provider for a call under the run's cost budget (spec: budgets).
+
+        The estimate (a token count over the prompt) is only made when something uses it:
+        a queue to reserve tokens on, or a budget to check.
+        """
         provider = self.provider()
-        tokens, cost = estimate(provider) if estimate else (0, 0.0)
         limit = self.run.workflow.settings.max_cost_usd
+        if estimate is None or (limit is None and not self.node.queue):
+            return provider, 0, 0.0
+        tokens, cost = estimate(provider)
         if limit is not None and cost > 0 and self.run.cost_usd + cost > limit:
             spent = self.run.cost_usd
             if self.node.fallback_source:
                 fallback = self.run.provider(self.node.fallback_source)
-                f_tokens, f_cost = estimate(fallback) if estimate else (0, 0.0)
+                f_tokens, f_cost = estimate(fallback)
                 if spent + f_cost <= limit:
                     self.note(fallback={"source": self.node.fallback_source, "reason": "max_cost_usd"})
                     self.entry["source"] = self.node.fallback_source
@@ -203,37 +258,11 @@ class NodeRun:
         """The run's override (batch runs use "batch"), else the node's, else "default"."""
         return self.run.subqueue or self.node.subqueue or "default"
 
-    @contextmanager
-    def metered(self, estimate: Estimator | None = None):
-        provider, tokens, cost = self._choose(estimate)
-        grant = None
-        limiter = self._limiter()
-        if limiter is not None:
-            grant = limiter.acquire(
-                subqueue=self.subqueue, tokens=tokens, cost_usd=cost, max_wait_s=self.timeout_s, cancel=self.run.cancel
-            )
-            self._waited(grant)
-        meter = Meter(provider)
-        try:
-            yield meter
-        finally:
-            self._settle(meter, grant)
+    def metered(self, estimate: Estimator | None = None) -> Meter:
+        """Around one provider call (``with`` or ``async with``): budget, queue, usage."""
+        return Meter(self, estimate)
 
-    @asynccontextmanager
-    async def ametered(self, estimate: Estimator | None = None):
-        provider, tokens, cost = self._choose(estimate)
-        grant = None
-        limiter = self._limiter()
-        if limiter is not None:
-            grant = await limiter.aacquire(
-                subqueue=self.subqueue, tokens=tokens, cost_usd=cost, max_wait_s=self.timeout_s
-            )
-            self._waited(grant)
-        meter = Meter(provider)
-        try:
-            yield meter
-        finally:
-            self._settle(meter, grant)
+    ametered = metered
 
     def _waited(self, grant: Grant) -> None:
         self.entry["queue_wait_ms"] = round(self.entry.get("queue_wait_ms", 0.0) + grant.wait_ms, 3)

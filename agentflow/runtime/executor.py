@@ -162,7 +162,8 @@ class _Run:
         self.spec: WorkflowSpec = validate_workflow(spec, workspace=workspace)
         self.compiled = compile_workflow(self.spec)
         self.breaks = Breaks(tuple(breakpoints or ()), tuple(break_after or ()), bool(step))
-        self.breaks.check(self.spec)
+        if self.breaks.active:
+            self.breaks.check(self.spec)
         self.resume = resume
         self.workflow_version = workflow_version if resume is None else resume.workflow_version
         self.input = _initial(initial_state) if resume is None else dict(resume.input)
@@ -318,7 +319,8 @@ class _Run:
         ctx = self.ctx
         trace = []
         for entry in list(ctx.trace):
-            entry = public_entry(entry)
+            # A branch cut short may still be finishing in another thread: copy those only.
+            entry = public_entry(entry, copy=entry["status"] == "running")
             if entry["status"] == "running":  # a parallel branch cut short by the run's end
                 entry["status"] = "cancelled"
             trace.append(entry)

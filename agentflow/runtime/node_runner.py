@@ -40,9 +40,10 @@ class NodeFailed(Exception):
         self.error = error
 
 
-def public_entry(entry: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a trace entry as users see it (timestamps as ISO text)."""
-    out = dict(entry)
+def public_entry(entry: dict[str, Any], *, copy: bool = True) -> dict[str, Any]:
+    """A trace entry as users see it (timestamps as ISO text): a copy for live events, the
+    entry itself when the run has ended (no allocation on the hot path)."""
+    out = dict(entry) if copy else entry
     for key in ("started_at", "ended_at"):
         if isinstance(out.get(key), float):
             out[key] = iso(out[key])
