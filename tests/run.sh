@@ -25,4 +25,6 @@ rm -f .coverage .coverage.*
 echo "== coverage gates =="
 .venv/bin/coverage report --include='agentflow/spec/*,agentflow/nodes/*' --fail-under=100 --skip-covered --show-missing
 .venv/bin/coverage report --include='agentflow/runtime/*' --fail-under=85 --show-missing
+.venv/bin/coverage report --include='agentflow/api/*' --fail-under=90 --skip-covered
+.venv/bin/coverage report --include='agentflow/api/requests.py' --fail-under=100
 .venv/bin/coverage report --fail-under=80 | tail -1

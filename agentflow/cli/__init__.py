@@ -19,6 +19,7 @@ from agentflow.cli.output import EXIT_INVALID, print_error
 COMMAND_MODULES = (
     "agentflow.cli.run_cmds",
     "agentflow.cli.store_cmds",
+    "agentflow.cli.serve_cmds",
     "agentflow.cli.batch_cmds",
 )
 

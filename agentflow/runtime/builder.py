@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
+from langgraph._internal._runnable import RunnableCallable
 from langgraph.graph import END as LG_END
 from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -131,9 +132,14 @@ def _router(router_id: str, key: str, edges: list[Any]) -> tuple[Any, list[str]]
             )
         return targets
 
+    async def aroute(state: dict[str, Any]) -> list[str]:
+        return route(state)
+
     route.__name__ = f"route_{router_id}"
     every = list(dict.fromkeys(t for ts in [*by_intent.values(), fallback or []] for t in ts))
-    return route, every
+    # With only a sync function, LangGraph would run each routing decision of an async run
+    # in a worker thread; the async twin keeps async runs on their event loop.
+    return RunnableCallable(route, aroute, name=route.__name__, trace=False), every
 
 
 _cache: OrderedDict[str, CompiledWorkflow] = OrderedDict()

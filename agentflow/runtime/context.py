@@ -128,6 +128,7 @@ class Meter:
     def __enter__(self) -> Meter:
         limiter, tokens, cost = self._enter()
         if limiter is not None:
+            self.provider.prepare()  # setup before the grant, not between grant and call
             run = self._run
             self._grant = limiter.acquire(
                 subqueue=run.subqueue, tokens=tokens, cost_usd=cost, max_wait_s=run.timeout_s, cancel=run.run.cancel
@@ -141,6 +142,7 @@ class Meter:
     async def __aenter__(self) -> Meter:
         limiter, tokens, cost = self._enter()
         if limiter is not None:
+            await self.provider.aprepare()  # setup before the grant, not between grant and call
             run = self._run
             self._grant = await limiter.aacquire(
                 subqueue=run.subqueue, tokens=tokens, cost_usd=cost, max_wait_s=run.timeout_s

@@ -22,10 +22,14 @@ What holds across processes, and what per process:
 - Wait-time figures and the waiters in ``stats`` are this process's.
 
 A grant reaches its caller a little after Redis admits it (the reply's way back, the
-caller's busy event loop), and the call goes out then. Two measures keep that from showing
-as 51 calls in a second that Redis counted as 50: call windows are counted ``guard_ms``
-(default 5 ms) longer than the limit says (0.5 % of a per-second limit's throughput), and a
-grant whose round trip took longer than that is stamped again with the time it arrived.
+caller's busy event loop), and the call reaches the provider later still (the HTTP client,
+a loaded machine). Providers count calls where they land, so two measures keep that from
+showing as 51 calls in a second that Redis counted as 50: call windows are counted
+``guard_ms`` longer than the limit says, and a grant whose round trip took longer than that
+is stamped again with the time it arrived. ``guard_ms`` must cover the jitter between grant
+and arrival: measured here, a loaded 2-core machine delays some calls 10-70 ms after their
+grant, so the default is 25 ms (``AGENTFLOW_QUEUE_GUARD_MS``), which costs 2.4 % of a
+per-second limit's throughput and nothing measurable of a per-minute one.
 
 Connections come from ``BlockingConnectionPool``s (one sync pool, one async pool per event
 loop): under many concurrent callers they wait for a free connection instead of failing.
@@ -34,6 +38,7 @@ loop): under many concurrent callers they wait for a free connection instead of 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import weakref
 
@@ -62,11 +67,13 @@ class RedisQueueManager(QueueManager):
         key_prefix: str = KEY_PREFIX,
         max_connections: int = 64,
         timeout_s: float = 30.0,
-        guard_ms: float = 5.0,
+        guard_ms: float | None = None,
     ) -> None:
         super().__init__()
         self.url = url
         self.key_prefix = key_prefix
+        if guard_ms is None:
+            guard_ms = default_guard_ms()
         self.guard_us = int(guard_ms * 1000)
         self._max_connections = max_connections
         self._timeout_s = timeout_s
@@ -100,3 +107,12 @@ class RedisQueueManager(QueueManager):
     def close(self) -> None:
         """Close the sync pool (async pools close with their loops)."""
         self.client.close()
+
+
+def default_guard_ms() -> float:
+    """``AGENTFLOW_QUEUE_GUARD_MS`` (default 25): how much later than its grant a call may
+    reach the provider without the provider seeing the queue's limit passed."""
+    try:
+        return max(float(os.environ.get("AGENTFLOW_QUEUE_GUARD_MS") or 25.0), 0.0)
+    except ValueError:
+        return 25.0

@@ -156,6 +156,12 @@ class HTTPAPI(APIProvider):
             "cookies": no_cookies,
         }
 
+    def prepare(self) -> None:
+        self._sync_client()
+
+    async def aprepare(self) -> None:
+        self._async.get()
+
     def _sync_client(self) -> httpx.Client:
         client = self._sync
         if client is None:

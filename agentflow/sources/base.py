@@ -106,6 +106,14 @@ class Provider(ABC):
     def _check(self) -> str:
         """Do the round trip; return a one-line success message or raise."""
 
+    def prepare(self) -> None:  # noqa: B027  (offline providers have nothing to set up)
+        """Make this thread's client ready. Called before a queue grant is taken, so a grant
+        is not spent on building a client or opening a pool (the call must follow it fast
+        for the provider to see the queue's rate)."""
+
+    async def aprepare(self) -> None:  # noqa: B027
+        """Async form of :meth:`prepare`: the client of the running event loop."""
+
     def close(self) -> None:  # noqa: B027  (most providers hold nothing to release)
         """Release pools and sockets (called when the client cache drops this provider)."""
 

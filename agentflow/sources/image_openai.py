@@ -59,6 +59,12 @@ class OpenAIImage(ImageProvider):
         super().__init__(source, config, secrets)
         self._clients = OpenAIClients(self)
 
+    def prepare(self) -> None:
+        self._clients.sync()
+
+    async def aprepare(self) -> None:
+        self._clients.async_()
+
     def _params(self, request: ImageRequest) -> dict[str, Any]:
         cfg = self.config
         params: dict[str, Any] = {"model": cfg.model, "prompt": request.prompt, "n": 1}

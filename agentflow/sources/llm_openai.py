@@ -65,6 +65,12 @@ class OpenAIChat(LLMProvider):
         super().__init__(source, config, secrets)
         self._clients = OpenAIClients(self)
 
+    def prepare(self) -> None:
+        self._clients.sync()
+
+    async def aprepare(self) -> None:
+        self._clients.async_()
+
     # -- request building -------------------------------------------------------------
 
     def _params(self, request: LLMRequest, *, stream: bool) -> dict[str, Any]:
