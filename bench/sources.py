@@ -206,11 +206,14 @@ def bench_llm(base_url: str, rounds: int, calls: int, between: Callable[[], None
     for _, fn in plain + streamed:  # warm-up: connections, imports, build cache
         for _ in range(20):
             fn()
+    del node_ms[:]  # only the measured rounds count (not warm-ups or the profiler's calls)
+    plain_stats = rounds_of(plain, rounds, calls, between=between)
+    measured_node_ms = list(node_ms)
     out = {
-        "plain": rounds_of(plain, rounds, calls, between=between),
+        "plain": plain_stats,
         "stream": rounds_of(streamed, rounds, calls, between=between),
         "chunks": len(PROMPT.split()) + 1,
-        "node_ms": node_ms,
+        "node_ms": measured_node_ms,
         "workflow_call": workflow_call,
         "workflow_stream": workflow_stream,
         "sdk_call": sdk_call,
@@ -520,7 +523,7 @@ def report(args: argparse.Namespace, llm: dict[str, Any], pg: dict[str, Any] | N
             s = llm[mode][side]
             out.append(f"| {mode} | {names[mode][side]} | {ms(s['p50'])} ({ms(s['p90'])}) | {spread(s)} | {s['n']} |")
     out.append("")
-    node_p50 = statistics.median(llm["node_ms"][-args.rounds * args.calls:]) / 1000
+    node_p50 = statistics.median(llm["node_ms"]) / 1000
     sdk_p50 = llm["plain"]["sdk"]["p50"]
     out.append(
         f"The llm node itself (its trace `latency_ms`: the node wrapper, template rendering, queue and "
