@@ -44,13 +44,21 @@ def no_server_error_but_unreachable_sources(ctx: Any, response: Any, case: Any) 
     return not_a_server_error(ctx, response, case)
 
 
+def invalid_data_rejected(ctx: Any, response: Any, case: Any) -> bool | None:
+    """``negative_data_rejection``, with 413 counted as a refusal: a fuzzed body can be
+    larger than the body limit, and "too large" is the right answer to it."""
+    if response.status_code == 413 and response.json().get("error_type") == "PayloadTooLarge":
+        return True
+    return negative_data_rejection(ctx, response, case)
+
+
 CHECKS = [
     no_server_error_but_unreachable_sources,
     status_code_conformance,
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
-    negative_data_rejection,
+    invalid_data_rejected,
 ]
 
 

@@ -188,6 +188,8 @@ def test_add_a_source_with_the_providers_own_form(app, store):
 def test_a_form_with_problems_says_which_field(app, store):
     at = _sources(app)
     at.selectbox(key="src_kind").select("api").run()
+    # Named, not left to the default: other tests register api providers in this process.
+    at.selectbox(key="src_provider").select("http").run()
     prefix = "src_f_new_api_http_"
     at.text_input(key=prefix + "id").input("bad-api")
     at.text_input(key=prefix + "base_url").input("ftp://nowhere")
