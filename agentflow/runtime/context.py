@@ -8,6 +8,7 @@ thread-safe objects: the provider client cache and the queue manager.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 import uuid
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentflow.errors import BudgetExceeded, ExecutionError
 from agentflow.runtime.workspace import EMPTY, Workspace
+from agentflow.sending import Departure, calling
 from agentflow.sources.base import Provider, Usage
 from agentflow.sources.clients import clients
 from agentflow.spec import templates as tpl
@@ -111,12 +113,13 @@ class Meter:
     the grant. A class, not a generator-based context manager: it is on every call's path.
     """
 
-    __slots__ = ("_estimate", "_grant", "_run", "cost_usd", "provider", "usage")
+    __slots__ = ("_estimate", "_grant", "_run", "_token", "cost_usd", "provider", "usage")
 
     def __init__(self, run: NodeRun, estimate: Estimator | None) -> None:
         self._run = run
         self._estimate = estimate
         self._grant: Grant | None = None
+        self._token: contextvars.Token[Departure | None] | None = None
         self.usage: Usage | None = None
         self.cost_usd = 0.0
 
@@ -134,9 +137,19 @@ class Meter:
                 subqueue=run.subqueue, tokens=tokens, cost_usd=cost, max_wait_s=run.timeout_s, cancel=run.run.cancel
             )
             run._waited(self._grant)
+            self._token = calling.set(self._grant)  # the HTTP layer reports when it leaves
         return self
 
+    def _unset(self) -> None:
+        if self._token is not None:
+            try:
+                calling.reset(self._token)
+            except ValueError:  # left in another context (a stream closed elsewhere)
+                calling.set(None)
+            self._token = None
+
     def __exit__(self, *exc: object) -> None:
+        self._unset()
         self._run._settle(self, self._grant)
 
     async def __aenter__(self) -> Meter:
@@ -148,9 +161,11 @@ class Meter:
                 subqueue=run.subqueue, tokens=tokens, cost_usd=cost, max_wait_s=run.timeout_s
             )
             run._waited(self._grant)
+            self._token = calling.set(self._grant)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._unset()
         self._run._settle(self, self._grant)
 
 

@@ -1,20 +1,29 @@
 """What the in-process and the Redis queue limiters share: the grant, the line, the errors.
 
-A backend supplies how a grant is admitted (a log in memory, or a Lua script in Redis) and
-its own ``stats``; the waiting line, the turn hand-over, the counters and every message a
+A backend supplies how a grant is admitted (the windows and the pacing of sustained load,
+:mod:`agentflow.runtime.queue_windows`: a log in memory, or a Lua script in Redis) and its
+own ``stats``; the waiting line, the turn hand-over, the counters and every message a
 user can see are written once here so both backends behave and read the same.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from abc import ABC, abstractmethod
 from typing import Any
 
 from agentflow.errors import BudgetExceeded, ExecutionError, QueueRateLimitExceeded
 from agentflow.runtime.queue_line import Waiter, WaitLine
 from agentflow.spec.models import QueueSpec
 
-__all__ = ["CANCEL_POLL_S", "Grant", "QueueLimiter", "seconds_to_utc_midnight", "utc_day"]
+__all__ = [
+    "CANCEL_POLL_S",
+    "Grant",
+    "QueueLimiter",
+    "seconds_to_utc_midnight",
+    "utc_day",
+]
 
 #: How often a sync waiter with a ``cancel`` event looks at it (Python cannot wait on two
 #: events at once): bounds how late a cancel is noticed.
@@ -51,7 +60,9 @@ class Grant:
         "_ref",
         "admitted_at_ns",
         "cost_usd",
+        "gone",
         "queue_id",
+        "ready_ns",
         "reserved_tokens",
         "settled",
         "subqueue",
@@ -68,6 +79,7 @@ class Grant:
         admitted_at_ns: int,
         day: int,
         ref: Any,
+        ready_ns: int | None = None,
     ) -> None:
         self._limiter = limiter
         self.queue_id: str = limiter.queue_id
@@ -79,6 +91,13 @@ class Grant:
         #: The limiter's clock at admission: monotonic ns in-process, Redis ``TIME`` (as ns)
         #: with the Redis backend. Windows are counted on this clock.
         self.admitted_at_ns = admitted_at_ns
+        #: Local ``time.monotonic_ns()`` from which the caller may go (the grant's arrival,
+        #: or the slot it was stamped ahead for): how late the call really leaves is
+        #: measured from here.
+        self.ready_ns = time.monotonic_ns() if ready_ns is None else ready_ns
+        #: The call has been reported as leaving (:meth:`gone_out`); later reports of the
+        #: same call (the SDK's own retries) change nothing.
+        self.gone = False
         self.settled = False
         self._day = day
         self._ref = ref
@@ -90,6 +109,18 @@ class Grant:
         """Like :meth:`settle`, without a blocking round trip on the Redis backend."""
         await self._limiter._asettle(self, tokens, cost_usd)
 
+    def gone_out(self) -> None:
+        """The call is on its way to the provider now (see :mod:`agentflow.sending`)."""
+        if not self.gone:
+            self.gone = True
+            self._limiter._gone_out(self)
+
+    async def agone_out(self) -> None:
+        """Like :meth:`gone_out`, without a blocking round trip on the Redis backend."""
+        if not self.gone:
+            self.gone = True
+            await self._limiter._agone_out(self)
+
     def __repr__(self) -> str:
         return (
             f"Grant(queue_id={self.queue_id!r}, subqueue={self.subqueue!r}, "
@@ -97,7 +128,7 @@ class Grant:
         )
 
 
-class QueueLimiter:
+class QueueLimiter(ABC):
     """One queue's bandwidth, shared by everyone using the queue id in this process.
 
     The base of both backends: it holds the waiting line, the turn and the counters;
@@ -170,7 +201,9 @@ class QueueLimiter:
             raise self._too_big(w.tokens)
 
     def _release(self, w: Waiter) -> None:
-        """Undo what admitting ``w`` reserved before it waited (overridden)."""
+        """Undo what admitting ``w`` reserved before it waited: nothing, unless the backend
+        reserves before the wait (the in-process one reserves the day's cost)."""
+        return None
 
     def _count_grant(self, wait_ms: float) -> None:
         self._granted += 1
@@ -265,6 +298,7 @@ class QueueLimiter:
 
     # -- the public face, and backend hooks ------------------------------------------------
 
+    @abstractmethod
     def acquire(
         self,
         *,
@@ -276,8 +310,8 @@ class QueueLimiter:
     ) -> Grant:
         """Admit one call, waiting in line if the queue says so; blocks the thread. A set
         ``cancel`` event makes it give up (``ExecutionError``) within ``CANCEL_POLL_S``."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def aacquire(
         self,
         *,
@@ -288,17 +322,26 @@ class QueueLimiter:
     ) -> Grant:
         """Admit one call from a coroutine, never blocking the loop. A task cancelled while
         waiting leaves the line and hands its turn on."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _settle(self, grant: Grant, tokens: int | None, cost_usd: float) -> None:
-        raise NotImplementedError
+        """Replace the grant's token estimate by the real usage; record its real cost."""
 
     async def _asettle(self, grant: Grant, tokens: int | None, cost_usd: float) -> None:
         self._settle(grant, tokens, cost_usd)
 
+    def _gone_out(self, grant: Grant) -> None:
+        """The call of ``grant`` leaves now. In-process the log is not moved: the call goes
+        from the thread or loop it was granted in, and grants are kept in time order."""
+        return None
+
+    async def _agone_out(self, grant: Grant) -> None:
+        self._gone_out(grant)
+
+    @abstractmethod
     def _update(self, spec: QueueSpec) -> None:
         """Apply a new definition of the queue to everyone sharing it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def stats(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The live figures of the queue (windows, waiters, rejections, waits)."""

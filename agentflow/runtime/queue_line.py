@@ -8,7 +8,9 @@ a subqueue that arrives late starts at the current virtual time (no credit hoard
 idle, no starvation), and order inside a subqueue is FIFO.
 
 Only the head of the line may be admitted: nobody overtakes it, so a large request queued
-first is never passed over forever by small ones. The head holds "the turn": it alone
+first is never passed over forever by small ones. When it may be admitted is the limiter's
+business: when every window has room and, since it had to wait, the queue's pacing allows
+(:mod:`agentflow.runtime.queue_windows`). The head holds "the turn": it alone
 sleeps until its admission time (one timer per queue), then admits itself and hands the
 turn on. Admitting in the waiter's own thread or event loop keeps the recorded grant time
 within microseconds of when the caller actually proceeds.

@@ -10,7 +10,11 @@ the same log.
 What holds across processes, and what per process:
 
 - Limits, token reservations and settlements, the daily budget, and the granted/rejected
-  counts are shared (in Redis).
+  counts are shared (in Redis). So is the pacing of sustained load
+  (:mod:`agentflow.runtime.queue_windows`): the previous grant's time and whether anyone
+  waits are kept in Redis and read and set in the admission script, so once any process
+  waits, the grants of all processes together come at least W/N apart, and a process
+  whose own line is empty is paced too.
 - The waiting line is per process: inside a process, grants follow the weighted fair order
   and FIFO of :mod:`agentflow.runtime.queue_line`, and only the head of the line asks
   Redis (sleeping until the time Redis said the next slot frees). Between processes the
@@ -29,7 +33,28 @@ showing as 51 calls in a second that Redis counted as 50: call windows are count
 is stamped again with the time it arrived. ``guard_ms`` must cover the jitter between grant
 and arrival: measured here, a loaded 2-core machine delays some calls 10-70 ms after their
 grant, so the default is 25 ms (``AGENTFLOW_QUEUE_GUARD_MS``), which costs 2.4 % of a
-per-second limit's throughput and nothing measurable of a per-minute one.
+per-second limit's throughput and nothing measurable of a per-minute one. The guard covers
+jitter, not bursts: a saturated queue paces its grants, so calls leave one at a time and
+their delay stays a few ms (a whole window's quota granted at once would crowd the
+caller's event loop and spread those calls' arrival over a few hundred ms).
+
+Where a call really leaves. A busy process can still send a call well after its grant (a
+Celery worker starting fifty rows at once, under load: 100-300 ms). The sources' HTTP
+clients report the moment a metered request's first bytes are written
+(:mod:`agentflow.sending`), and a call leaving more than 5 ms after its grant is stamped
+again with that time (``RESTAMP``, one round trip paid only by late calls), so the windows
+and the pacing of every process count it where it lands. Measured with the Celery test
+(two workers, 20/s, a CPU hog beside them): without this 4 runs in 5 put 21 calls into one
+second at the provider; with it none in 16.
+
+Where a stream starts. An idle queue still lets a burst fill the window, and the calls of
+a burst go out one after another, the first of them often paying for a new client's first
+request: in the Celery test it reaches the provider 10-35 ms after its grant, while a
+paced call arrives 4 ms after its own. The paced stream that takes the burst's slots once
+they leave the window hands the k-th of them out k spacings later, so only the first few
+have nothing but the guard; a stream that starts on a window filled while the queue was
+idle therefore begins one more ``guard_ms`` after the window allows (once per stretch of
+contention; 25 ms by default).
 
 Connections come from ``BlockingConnectionPool``s (one sync pool, one async pool per event
 loop): under many concurrent callers they wait for a free connection instead of failing.

@@ -1,9 +1,18 @@
 """The Redis-backed limiter of one queue; what it shares and how: see
-:mod:`agentflow.runtime.queue_redis`."""
+:mod:`agentflow.runtime.queue_redis`.
+
+Pacing under sustained load (:mod:`agentflow.runtime.queue_windows`) is decided by the
+admission script, with the previous grant's time and the contention deadline kept in
+Redis. This side tells the script whether the caller has waited: a caller that finds the
+line empty asks as a newcomer; once Redis has told anyone here to wait, the heads of the
+line ask as waiters until the line empties (a crowd arriving at an idle queue lines up
+here only to ask one at a time, and so keeps its burst).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Awaitable
@@ -14,9 +23,15 @@ import redis
 from agentflow.errors import ExecutionError
 from agentflow.runtime.queue_base import CANCEL_POLL_S, Grant, QueueLimiter
 from agentflow.runtime.queue_line import Waiter
-from agentflow.runtime.queue_redis_scripts import Outcome, Scripts
+from agentflow.runtime.queue_redis_scripts import RESERVE_US, Outcome, Scripts
 from agentflow.runtime.queue_windows import limits_for, retention_for
 from agentflow.spec.models import QueueSpec
+
+log = logging.getLogger("agentflow.runtime")
+
+#: A call leaving this long after its grant is moved to the time it left (one round trip
+#: to Redis, paid only by calls already late). Punctual calls leave within a ms or two.
+LATE_NS = 5_000_000
 
 if TYPE_CHECKING:
     from agentflow.runtime.queue_redis import RedisQueueManager
@@ -33,13 +48,15 @@ class RedisQueueLimiter(QueueLimiter):
         super().__init__(spec)
         self._mgr = manager
         p = f"{manager.key_prefix}{spec.id}:"
-        names = ("log", "tok", "toksum", "tokcut", "seq", "cost", "stats")
+        names = ("log", "tok", "toksum", "tokcut", "seq", "cost", "stats", "pace")
         self._k = {n: p + n for n in names}
         self._admit_keys = [self._k[n] for n in names]
         self._settle_keys = [self._k[n] for n in ("log", "tok", "toksum", "tokcut", "cost")]
         self._stats_keys = [self._k[n] for n in ("log", "tok", "toksum", "tokcut", "cost", "stats")]
+        self._restamp_keys = [self._k["log"], self._k["pace"]]
         self._retry_at = 0  # monotonic ns before which the head need not ask Redis again
         self._asking = 0  # callers asking Redis outside the line (at most one in wait mode)
+        self._waited = False  # Redis told a caller here to wait since the line was last empty
         self._pending: set[asyncio.Task[Any]] = set()
         self._configure(spec)
 
@@ -51,9 +68,14 @@ class RedisQueueLimiter(QueueLimiter):
             length = lim.length_ns // 1000 + (0 if lim.tokens else guard)
             self._lim_args += [length, lim.cap, 1 if lim.tokens else 0]
         self._head_args = [len(self._limits), retention_for(self._limits) // 1000 + guard]
+        pace = hold = index = 0
+        for i, lim in enumerate(self._limits, 1):
+            if lim.spacing_ns > pace:
+                pace, hold, index = lim.spacing_ns, lim.length_ns, i
+        self._pace_args = [-(-pace // 1000), hold // 1000, index, guard]
         self._shortest_us = min((lim.length_ns // 1000 for lim in self._limits), default=0)
 
-    def _argv(self, tokens: int, cost: float, reject: bool) -> list[Any]:
+    def _argv(self, tokens: int, cost: float, reject: bool, waited: bool) -> list[Any]:
         budget = self.spec.max_cost_usd_per_day
         return [
             *self._head_args,
@@ -61,6 +83,9 @@ class RedisQueueLimiter(QueueLimiter):
             repr(float(cost)),
             -1 if budget is None else repr(float(budget)),
             1 if reject else 0,
+            *self._pace_args,
+            1 if waited else 0,
+            0 if reject else RESERVE_US,
             *self._lim_args,
         ]
 
@@ -79,7 +104,7 @@ class RedisQueueLimiter(QueueLimiter):
         first = not reject and self._may_ask_first()
         if reject or first:
             try:
-                out = self._call_sync(tokens, cost_usd, reject)
+                out = self._call_sync(tokens, cost_usd, reject, False)
             finally:
                 if first:
                     self._asked()
@@ -96,8 +121,9 @@ class RedisQueueLimiter(QueueLimiter):
                     ask, sleep_s = self._step(w, started, limit)
                     if not ask:
                         w.arm()
+                    waited = self._waited
                 if ask:
-                    out = self._call_sync(tokens, cost_usd, False)
+                    out = self._call_sync(tokens, cost_usd, False, waited)
                     grant = self._waiter_outcome(w, out, started, limit)
                     if grant is not None:
                         return grant
@@ -125,7 +151,7 @@ class RedisQueueLimiter(QueueLimiter):
         first = not reject and self._may_ask_first()
         if reject or first:
             try:
-                out = await self._call_async(tokens, cost_usd, reject)
+                out = await self._call_async(tokens, cost_usd, reject, False)
             finally:
                 if first:
                     self._asked()
@@ -142,8 +168,9 @@ class RedisQueueLimiter(QueueLimiter):
                     ask, sleep_s = self._step(w, started, limit)
                     if not ask:
                         w.arm()
+                    waited = self._waited
                 if ask:
-                    out = await self._call_async(tokens, cost_usd, False)
+                    out = await self._call_async(tokens, cost_usd, False, waited)
                     grant = self._waiter_outcome(w, out, started, limit)
                     if grant is not None:
                         return grant
@@ -183,6 +210,7 @@ class RedisQueueLimiter(QueueLimiter):
             if self._line or self._asking:
                 return False
             self._asking += 1
+            self._waited = False
             return True
 
     def _asked(self) -> None:
@@ -231,6 +259,7 @@ class RedisQueueLimiter(QueueLimiter):
             if reject:
                 self._rejected += 1
                 raise self._rejected_now(which, out.wait_ns / 1e9)
+            self._waited = True
             if limit is not None and out.wait_ns > limit * 1e9:
                 self._rejected += 1
                 raise self._would_wait_too_long(which, out.wait_ns / 1e9, limit)
@@ -269,6 +298,7 @@ class RedisQueueLimiter(QueueLimiter):
                 raise self._over_budget(out.spent, w.cost, out.t_us / 1e6)
             self._blocked_by = self._which(out)
             self._retry_at = out.retry_at
+            self._waited = True
             if limit is not None and out.retry_at > started + limit * 1e9:
                 self._leave(w)
                 self._rejected += 1
@@ -284,24 +314,28 @@ class RedisQueueLimiter(QueueLimiter):
             queue=self.queue_id,
         )
 
-    def _call_sync(self, tokens: int, cost: float, reject: bool) -> Outcome:
+    def _call_sync(self, tokens: int, cost: float, reject: bool, waited: bool) -> Outcome:
         scripts = self._mgr.scripts
         try:
             sent = time.monotonic_ns()
-            out = Outcome(scripts.admit(keys=self._admit_keys, args=self._argv(tokens, cost, reject)), sent)
+            out = Outcome(scripts.admit(keys=self._admit_keys, args=self._argv(tokens, cost, reject, waited)), sent)
             while out.granted and out.late(self._mgr.guard_us):
                 sent = time.monotonic_ns()
-                out.restamped(scripts.restamp(keys=self._admit_keys[:1], args=[out.ref, self._shortest_us]), sent)
+                out.restamped(scripts.restamp(keys=self._restamp_keys, args=[out.ref, self._shortest_us]), sent)
         except redis.RedisError as exc:
             raise self._failed(exc) from exc
+        due = out.due_in_s()
+        if due:
+            time.sleep(due)
         return out
 
-    async def _call_async(self, tokens: int, cost: float, reject: bool) -> Outcome:
+    async def _call_async(self, tokens: int, cost: float, reject: bool, waited: bool) -> Outcome:
         scripts = self._mgr.async_scripts()
         # Shielded: if the caller is cancelled mid-call, the script may still grant; the
         # grant is then given back instead of silently holding a slot's tokens and cost.
         sent = time.monotonic_ns()
-        task = asyncio.ensure_future(scripts.admit(keys=self._admit_keys, args=self._argv(tokens, cost, reject)))
+        args = self._argv(tokens, cost, reject, waited)
+        task = asyncio.ensure_future(scripts.admit(keys=self._admit_keys, args=args))
         out: Outcome | None = None
         try:
             # Timed here, after the shield's extra hop through the loop: a grant that
@@ -309,7 +343,10 @@ class RedisQueueLimiter(QueueLimiter):
             out = Outcome(await asyncio.shield(task), sent)
             while out.granted and out.late(self._mgr.guard_us):
                 sent = time.monotonic_ns()
-                out.restamped(await scripts.restamp(keys=self._admit_keys[:1], args=[out.ref, self._shortest_us]), sent)
+                out.restamped(await scripts.restamp(keys=self._restamp_keys, args=[out.ref, self._shortest_us]), sent)
+            due = out.due_in_s()
+            if due:
+                await asyncio.sleep(due)
         except asyncio.CancelledError:
             if out is None:
                 task.add_done_callback(lambda t: self._give_back_reply(t, scripts, cost))
@@ -367,6 +404,36 @@ class RedisQueueLimiter(QueueLimiter):
             with self._lock:
                 self._retry_at = 0
                 self._poke()
+
+    # -- a call that leaves late -----------------------------------------------------------
+
+    def _late(self, grant: Grant) -> bool:
+        return time.monotonic_ns() - grant.ready_ns > LATE_NS
+
+    def _moved(self, grant: Grant, reply: Any) -> None:
+        stamp = int(reply)
+        if stamp:
+            grant._ref = (grant._ref[0], stamp)
+            grant.admitted_at_ns = stamp * 1000
+
+    def _gone_out(self, grant: Grant) -> None:
+        """A call leaving more than ``LATE_NS`` after its grant is moved to now in the shared
+        log, so the windows and the pacing of every process count it where it lands."""
+        if self._late(grant):
+            args = [grant._ref[0], self._shortest_us]
+            try:
+                self._moved(grant, self._mgr.scripts.restamp(keys=self._restamp_keys, args=args))
+            except redis.RedisError as exc:  # the call goes anyway: it was granted
+                log.warning('queue "%s": could not move a late call\'s grant in Redis: %s', self.queue_id, exc)
+
+    async def _agone_out(self, grant: Grant) -> None:
+        if self._late(grant):
+            scripts = self._mgr.async_scripts()
+            args = [grant._ref[0], self._shortest_us]
+            try:
+                self._moved(grant, await scripts.restamp(keys=self._restamp_keys, args=args))
+            except redis.RedisError as exc:
+                log.warning('queue "%s": could not move a late call\'s grant in Redis: %s', self.queue_id, exc)
 
     def _update(self, spec: QueueSpec) -> None:
         with self._lock:

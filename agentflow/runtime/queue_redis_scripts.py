@@ -10,7 +10,30 @@ disagree about what a window holds. Times are integer microseconds of the Redis 
 Keys of queue ``<id>`` (prefix ``agentflow:q:<id>:``): ``log`` sorted set grant id -> time,
 ``tok`` hash grant id -> tokens (absent: 0), ``toksum`` tokens of the grants inside the
 one-minute token window, ``tokcut`` the time up to which grants have left that sum, ``seq``
-grant ids, ``cost`` hash UTC day number -> USD spent or reserved, ``stats`` hash of counts.
+grant ids, ``cost`` hash UTC day number -> USD spent or reserved, ``stats`` hash of counts,
+``pace`` hash ``last`` (the previous grant's time, which every call-count limit spaces
+paced grants from: every grant counts against each of them), ``busy`` (the queue is
+contended, so grants are paced, until then) and ``from`` (no paced grant before then).
+
+Pacing (see :mod:`agentflow.runtime.queue_windows`) is decided in ``ADMIT`` like the
+windows, on the same ``TIME`` and in the same atomic step: a caller that has waited, or
+any caller while ``busy`` lies ahead, is granted no sooner than ``last`` plus the spacing
+W/N (and no sooner than ``from``); a refusal in wait mode moves ``busy`` to one window (of
+the paced limit) after the time the refused caller will be granted; every grant sets
+``last``. A refusal that finds the queue idle (its grants filled the window) starts a paced
+stream, and sets ``from`` one more guard after the window frees: see "Where a stream
+starts" in :mod:`agentflow.runtime.queue_redis`. So the spacing holds for the grants of
+all processes together, and a process whose own line is empty still learns that another
+one waits.
+
+Due grants. A waiter sleeps until Redis said its slot comes, then asks again; timers and
+the round trip make it arrive a millisecond or two late, and with every paced grant
+spaced from the previous one that lateness would add up (measured: 8 % of a 50/s limit).
+So a wait-mode caller whose slot is at most ``RESERVE_US`` ahead is granted at once,
+stamped with the time the slot comes, and sleeps until then before it goes: the log
+keeps the exact schedule, no call goes out before its stamp, and a waiter aims its next
+ask ``RESERVE_LEAD_NS`` before the slot. Only call-count waits are granted ahead (token
+sums are never taken ahead), and ``on_limit: reject`` never is.
 """
 
 from __future__ import annotations
@@ -21,7 +44,24 @@ from typing import Any
 import redis
 import redis.asyncio as aredis
 
-__all__ = ["ADMIT", "RESTAMP", "SETTLE", "STATS", "Outcome", "Scripts", "async_scripts"]
+__all__ = [
+    "ADMIT",
+    "RESERVE_LEAD_NS",
+    "RESERVE_US",
+    "RESTAMP",
+    "SETTLE",
+    "STATS",
+    "Outcome",
+    "Scripts",
+    "async_scripts",
+]
+
+#: How far ahead (us) a due slot is granted at once, stamped with its time: a few timer
+#: ticks and round trips, far inside ``guard_ms``.
+RESERVE_US = 5_000
+#: How early (ns) a waiter asks again before the slot Redis named, inside ``RESERVE_US``:
+#: an asyncio timer fires up to a tick (1 ms) late, and the ask takes a round trip.
+RESERVE_LEAD_NS = 3_000_000
 
 _PRELUDE = """
 local function num(x)
@@ -55,11 +95,16 @@ end
 ADMIT = (
     _PRELUDE
     + """
--- KEYS: 1 log, 2 tok, 3 toksum, 4 tokcut, 5 seq, 6 cost, 7 stats
+-- KEYS: 1 log, 2 tok, 3 toksum, 4 tokcut, 5 seq, 6 cost, 7 stats, 8 pace
 -- ARGV: 1 number of limits, 2 retention (us), 3 tokens, 4 cost estimate (USD),
---       5 daily budget (negative: none), 6 count a refusal as a rejection (1/0),
---       then per limit: window (us), cap, counts tokens (1/0)
--- Returns {1, time, grant id, day} | {0, wait (us), limit index} | {-1, spent today, time}
+--       5 daily budget (negative: none), 6 reject mode: no pacing, a refusal counts as a
+--       rejection (1/0), 7 pacing spacing (us, 0: none), 8 how long contention is
+--       remembered after a wait (us), 9 index of the paced limit, 10 how much later than
+--       the window allows a paced stream starts on a window filled while idle (us), 11 the
+--       caller has waited (1/0), 12 grant a slot this far ahead at once, stamped with its
+--       time (us; 0: never), then per limit: window (us), cap, counts tokens (1/0)
+-- Returns {1, time, grant id, day, delay (us) until that time} | {0, wait (us), limit
+-- index} | {-1, spent today, time}
 local n = tonumber(ARGV[1])
 local retain = tonumber(ARGV[2])
 local tokens = tonumber(ARGV[3])
@@ -86,8 +131,9 @@ end
 
 local wait = 0
 local which = 0
+local tokwait = 0
 for i = 1, n do
-  local b = 6 + (i - 1) * 3
+  local b = 12 + (i - 1) * 3
   local len = tonumber(ARGV[b + 1])
   local cap = tonumber(ARGV[b + 2])
   local w = 0
@@ -104,6 +150,7 @@ for i = 1, n do
         end
       end
     end
+    if w > tokwait then tokwait = w end
   else
     local cnt = redis.call('ZCOUNT', KEYS[1], '(' .. num(now - len), '+inf')
     if cnt >= cap then
@@ -117,43 +164,76 @@ for i = 1, n do
   end
 end
 
+local pace = tonumber(ARGV[7])
+local ttl = math.floor(retain / 1000) + 60000
+if pace > 0 and ARGV[6] ~= '1' then
+  local p = redis.call('HMGET', KEYS[8], 'last', 'busy', 'from')
+  local busy = tonumber(p[2] or '0')
+  if ARGV[11] == '1' or now < busy then
+    local w = math.max(tonumber(p[1] or '0') + pace, tonumber(p[3] or '0')) - now
+    if w > wait then
+      wait = w
+      which = tonumber(ARGV[9])
+    end
+  elseif wait > tonumber(ARGV[12]) then
+    -- Idle, and the window is full: a paced stream starts, a little after it frees.
+    wait = wait + tonumber(ARGV[10])
+    redis.call('HSET', KEYS[8], 'from', num(now + wait))
+  end
+  if wait > 0 and now + wait + tonumber(ARGV[8]) > busy then
+    redis.call('HSET', KEYS[8], 'busy', num(now + wait + tonumber(ARGV[8])))
+    redis.call('PEXPIRE', KEYS[8], ttl)
+  end
+end
+
+local at = now
 if wait > 0 then
-  if ARGV[6] == '1' then redis.call('HINCRBY', KEYS[7], 'rejected', 1) end
-  return {0, num(wait), which}
+  if wait <= tonumber(ARGV[12]) and tokwait == 0 and ARGV[6] ~= '1' then
+    at = now + wait  -- due within the horizon: granted now, stamped with its slot's time
+  else
+    if ARGV[6] == '1' then redis.call('HINCRBY', KEYS[7], 'rejected', 1) end
+    return {0, num(wait), which}
+  end
 end
 
 local id = redis.call('INCR', KEYS[5])
 if retain > 0 then
-  redis.call('ZADD', KEYS[1], num(now), id)
+  redis.call('ZADD', KEYS[1], num(at), id)
   if tokens > 0 then
     redis.call('HSET', KEYS[2], id, num(tokens))
     redis.call('SET', KEYS[3], num(sum + tokens))
   end
   if redis.call('EXISTS', KEYS[4]) == 0 then redis.call('SET', KEYS[4], num(edge)) end
-  local ttl = math.floor(retain / 1000) + 60000
   for k = 1, 4 do redis.call('PEXPIRE', KEYS[k], ttl) end
+end
+if pace > 0 then
+  redis.call('HSET', KEYS[8], 'last', num(at))
+  redis.call('PEXPIRE', KEYS[8], ttl)
 end
 if cost ~= 0 then
   redis.call('HINCRBYFLOAT', KEYS[6], day, ARGV[4])
   redis.call('EXPIRE', KEYS[6], 259200)
 end
 redis.call('HINCRBY', KEYS[7], 'granted', 1)
-return {1, num(now), id, day}
+return {1, num(at), id, day, num(at - now)}
 """
 )
 
 RESTAMP = """
--- KEYS: 1 log ; ARGV: 1 grant id, 2 shortest window (us)
+-- KEYS: 1 log, 2 pace ; ARGV: 1 grant id, 2 shortest window (us)
 -- The caller got its grant late (a slow reply, a busy client): move the grant to now, the
 -- time the call really goes out, so later admissions count it where it belongs. Safe
 -- while the move is shorter than every window: nobody was admitted yet on the strength of
--- this grant having left a window. Returns the new time, or 0 (not moved).
+-- this grant having left a window. Paced grants then space from the new time too.
+-- Returns the new time, or 0 (not moved).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local old = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not old or now - tonumber(old) >= tonumber(ARGV[2]) then return 0 end
+if not old or now <= tonumber(old) or now - tonumber(old) >= tonumber(ARGV[2]) then return 0 end
 local stamp = string.format('%.0f', now)
 redis.call('ZADD', KEYS[1], 'XX', stamp, ARGV[1])
+local last = redis.call('HGET', KEYS[2], 'last')
+if last and tonumber(last) < now then redis.call('HSET', KEYS[2], 'last', stamp) end
 return stamp
 """
 
@@ -210,6 +290,7 @@ class Outcome:
 
     __slots__ = (
         "day",
+        "due_ns",
         "granted",
         "over_budget",
         "ref",
@@ -228,16 +309,22 @@ class Outcome:
         self.granted = code == 1
         self.over_budget = code == -1
         self.t_us = self.ref = self.day = self.which = 0
-        self.wait_ns = self.retry_at = self.tries = 0
+        self.wait_ns = self.retry_at = self.tries = self.due_ns = 0
         self.rtt_ns = recv_ns - sent_ns
         self.spent = 0.0
         if code == 1:
             self.t_us, self.ref, self.day = int(reply[1]), int(reply[2]), int(reply[3])
+            delay_us = int(reply[4])
+            if delay_us > 0:
+                # Stamped ahead: go no sooner than that, counting from the latest moment
+                # Redis can have read its clock (the reply's arrival).
+                self.due_ns = recv_ns + delay_us * 1000
         elif code == 0:
             self.wait_ns = int(reply[1]) * 1000
             self.which = int(reply[2])
-            # Redis read its clock about half-way through the round trip.
-            self.retry_at = (sent_ns + recv_ns) // 2 + self.wait_ns
+            # Redis read its clock about half-way through the round trip; ask again a
+            # little before the slot, so the ask arrives in time to get it exactly.
+            self.retry_at = (sent_ns + recv_ns) // 2 + self.wait_ns - RESERVE_LEAD_NS
         else:
             self.spent = float(reply[1])
             self.t_us = int(reply[2])
@@ -253,8 +340,15 @@ class Outcome:
         stamp = int(reply)
         if stamp:
             self.t_us = stamp
-        else:  # not moved (no log, or a delay as long as a window): stop trying
+            self.due_ns = 0
+        else:  # not moved (no log, stamped ahead, or a delay as long as a window): stop trying
             self.tries = 3
+
+    def due_in_s(self) -> float:
+        """How long to wait before going (a grant stamped ahead), in seconds; 0: go now."""
+        if not self.due_ns:
+            return 0.0
+        return max(0, self.due_ns - time.monotonic_ns()) / 1e9
 
 
 class Scripts:

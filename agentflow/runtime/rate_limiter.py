@@ -13,10 +13,25 @@ How a call goes through::
 
 Limits are sliding windows counted exactly on a log of grants
 (:mod:`agentflow.runtime.queue_windows`); callers who must wait stand in a weighted fair
-line (:mod:`agentflow.runtime.queue_line`). Sync callers (threads) and async callers (any
-number of event loops) share one limiter: its state sits behind a plain lock held for
-microseconds, sync waiters sleep on an event and async waiters on a future of their own
-loop, so nobody spins and no loop is blocked.
+line (:mod:`agentflow.runtime.queue_line`).
+
+Queues pace sustained load. An idle queue admits a caller at once while every window has
+room, so up to N calls of an N-per-window limit can go out together. Once a caller has to
+wait (a window is full, or others already wait), the queue counts as contended, and stays
+so until one window (of the paced limit) after the last wait ends: while contended, every
+grant also comes at least W/N after the previous grant (:meth:`SlidingLog.earliest`,
+``paced``), so a saturated queue hands out an even stream (one grant every 50 ms at 20/s)
+instead of N grants at each turn of the window, which would crowd the callers' event loops
+and spread those calls' arrival at the provider over a few hundred ms, next to the
+following window's burst. ``on_limit: reject`` is not paced: it rejects only a call that
+finds a window full.
+
+Sync callers (threads) and async callers (any number of event loops) share one limiter: its
+state sits behind a plain lock held for microseconds, sync waiters sleep on an event and
+async waiters on a future of their own loop, so nobody spins and no loop is blocked. (An
+asyncio timer fires up to a millisecond late; a paced grant is spaced from the time the
+previous one was due, not made, so that lateness does not add up over a stream:
+:meth:`SlidingLog.admit <agentflow.runtime.queue_windows.SlidingLog.admit>`.)
 """
 
 from __future__ import annotations
@@ -79,6 +94,7 @@ class MemoryQueueLimiter(QueueLimiter):
         self._day = utc_day(wall_clock())
         self._spent = 0.0
         self._next_at: int | None = None  # when the head of the line is due, if known
+        self._busy_until = 0  # contended (grants paced) until then: see the module docstring
 
     # -- public ----------------------------------------------------------------------------
 
@@ -175,17 +191,25 @@ class MemoryQueueLimiter(QueueLimiter):
             log = self._log
             log.advance(now)
             when, which = log.earliest(now, tokens)
-            if when <= now and not self._line:
+            reject = self.spec.on_limit == "reject"
+            # Idle (or reject mode): admit if the windows have room. Contended: only if the
+            # pacing allows it too.
+            if when <= now and not self._line and (now >= self._busy_until or reject or log.paced_at()[0] <= now):
                 day = self._charge(cost_usd)
                 entry = log.admit(now, tokens)
                 self._granted += 1
                 return Grant(self, subqueue, 0.0, tokens, cost_usd, entry[0], day, entry)
-            if which is not None:
-                self._blocked_by = which.describe()
-            if self.spec.on_limit == "reject":
+            if reject:
+                if which is not None:
+                    self._blocked_by = which.describe()
                 self._rejected += 1
                 retry = max(when, self._next_at or when) - now
                 raise self._rejected_now(self._blocked_by, retry / 1e9)
+            paced_at, pacer = log.paced_at()
+            if paced_at > when:
+                when, which = paced_at, pacer
+            if which is not None:
+                self._blocked_by = which.describe()
             w = Waiter(subqueue, tokens, cost_usd, loop)
             w.day = self._charge(cost_usd)
             self._enqueue(w)
@@ -194,7 +218,7 @@ class MemoryQueueLimiter(QueueLimiter):
                 return _Ticket(w, now, None, 0.0)
             deadline = now + int(limit * 1e9)
             calls, ahead_tokens = self._line.ahead_of(w)
-            expected = log.estimate(now, calls + 1, ahead_tokens + w.tokens)
+            expected = log.estimate(now, calls + 1, ahead_tokens + w.tokens, paced=True)
             if expected > deadline:
                 self._leave(w)
                 self._rejected += 1
@@ -210,16 +234,19 @@ class MemoryQueueLimiter(QueueLimiter):
             self._check_fits(w)
             log = self._log
             log.advance(now)
-            when, which = log.earliest(now, w.tokens)
+            when, which = log.earliest(now, w.tokens, paced=True)
             if when <= now:
+                # Due when the head's last look said (its timer fires a little late).
+                due = self._next_at if self._next_at is not None and self._next_at <= now else now
                 self._next_at = None
-                entry = log.admit(now, w.tokens)
+                entry = log.admit(now, w.tokens, due=due)
                 wait_ms = (now - t.started) / 1e6
                 self._served(w, wait_ms)
                 return Grant(self, w.subqueue, wait_ms, w.tokens, w.cost, entry[0], w.day, entry)
             if which is not None:
                 self._blocked_by = which.describe()
             self._next_at = when
+            self._contend(when)
             if t.deadline is not None and when > t.deadline:
                 self._leave(w)
                 self._rejected += 1
@@ -235,6 +262,12 @@ class MemoryQueueLimiter(QueueLimiter):
             if sleep_ns is None or left < sleep_ns:
                 sleep_ns = left
         return None if sleep_ns is None else sleep_ns / 1e9
+
+    def _contend(self, when: int) -> None:
+        """Someone waits until ``when``: pace grants until a window after that."""
+        until = when + self._log.hold_ns
+        if until > self._busy_until:
+            self._busy_until = until
 
     def _charge(self, cost_usd: float) -> int:
         """Reserve an estimated cost against today's budget; returns the UTC day."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, field_validator
 
 from agentflow.errors import AgentFlowError, ExecutionError
+from agentflow.sending import atrace_sending, trace_sending
 from agentflow.sources._http_errors import body_detail, status_error, transport_error
 from agentflow.sources._support import PerLoop, SecretRefConfig
 
@@ -93,14 +94,16 @@ class OpenAIClients:
                 if self._sync is None:
                     import openai
 
-                    self._sync = openai.OpenAI(**self._kwargs())
+                    http = openai.DefaultHttpxClient(event_hooks={"request": [trace_sending]})
+                    self._sync = openai.OpenAI(**self._kwargs(), http_client=http)
                 client = self._sync
         return client
 
     def _new_async(self) -> openai.AsyncOpenAI:
         import openai
 
-        return openai.AsyncOpenAI(**self._kwargs())
+        http = openai.DefaultAsyncHttpxClient(event_hooks={"request": [atrace_sending]})
+        return openai.AsyncOpenAI(**self._kwargs(), http_client=http)
 
     def async_(self) -> openai.AsyncOpenAI:
         """This event loop's async client."""

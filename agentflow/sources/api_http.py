@@ -32,6 +32,7 @@ from pydantic import Field, field_validator
 
 from agentflow.errors import AgentFlowError, ExecutionError
 from agentflow.redact import redact
+from agentflow.sending import atrace_sending, trace_sending
 from agentflow.sources._http_errors import body_detail, status_error, transport_error
 from agentflow.sources._http_wire import (
     BodyReader,
@@ -169,7 +170,7 @@ class HTTPAPI(APIProvider):
                 if self._sync is None:
                     import httpx
 
-                    self._sync = httpx.Client(**self._client_kwargs(), event_hooks={"request": [self._guard]})
+                    self._sync = httpx.Client(**self._client_kwargs(), event_hooks={"request": [self._sync_guard]})
                 client = self._sync
         return client
 
@@ -178,6 +179,7 @@ class HTTPAPI(APIProvider):
 
         async def guard(request: httpx.Request) -> None:
             self._guard(request)
+            await atrace_sending(request)
 
         return httpx.AsyncClient(**self._client_kwargs(), event_hooks={"request": [guard]})
 
@@ -185,6 +187,10 @@ class HTTPAPI(APIProvider):
         """Runs before every hop, redirects included: nothing leaves base_url's host."""
         if not allowed(self._site, site(str(request.url))):
             raise _OffSite(str(request.url.copy_with(query=None)))
+
+    def _sync_guard(self, request: httpx.Request) -> None:
+        self._guard(request)
+        trace_sending(request)  # a queue counts a late call where it lands
 
     # -- one request ------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ ids) and deleted afterwards; nothing else on the server is touched."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import subprocess
@@ -21,6 +22,7 @@ import pytest
 from agentflow.errors import BudgetExceeded, ExecutionError, QueueRateLimitExceeded
 from agentflow.runtime.queue_redis import RedisQueueLimiter, RedisQueueManager
 from agentflow.runtime.rate_limiter import get_queue_manager
+from agentflow.sending import agoing_out, calling, going_out
 from agentflow.spec.models import QueueSpec
 
 pytestmark = pytest.mark.services
@@ -75,7 +77,8 @@ WORKER = textwrap.dedent(
 
 def test_two_processes_share_one_bandwidth(redis_url: str, manager: RedisQueueManager) -> None:
     """Two OS processes at 10/s on one queue: never more than 10 grants in any 1 s window
-    of the Redis clock, and together they get the whole bandwidth."""
+    of the Redis clock, together they get the whole bandwidth, and once they wait their
+    combined grants are paced at least 100 ms apart."""
     queue_id = qid()
     manager.get(QueueSpec(id=queue_id, max_messages_per_second=10))  # for cleanup
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -98,8 +101,66 @@ def test_two_processes_share_one_bandwidth(redis_url: str, manager: RedisQueueMa
         times += json.loads(out)
     assert len(times) == 40
     assert worst_window(times) == 10
-    span = (max(times) - min(times)) / SEC
-    assert 2.9 < span < 3.4  # 10 at once, then 10 per second: 3 s for the other 30
+    times.sort()
+    assert times[9] - times[0] < SEC // 5  # the idle queue let the first 10 go at once
+    paced = times[10:]
+    gaps = [b - a for a, b in itertools.pairwise(paced)]
+    assert min(gaps) >= SEC // 10, f"paced grants {min(gaps) / 1e6:.3f} ms apart"
+    # 10 at once, then one per 100 ms from 1.05 s on (the window, counted 25 ms long,
+    # frees at 1.025 s; a stream starting on a window filled while idle begins a guard
+    # later; the guard also lengthens every tenth gap to 125 ms): the last is due at 4.0 s.
+    span = (times[-1] - times[0]) / SEC
+    assert 3.9 < span < 4.4
+
+
+def test_sustained_load_is_paced_over_redis(manager: RedisQueueManager, redis_url: str) -> None:
+    """20/s over Redis: an idle queue lets 20 go at once; callers who then wait get one
+    grant every 50 ms, including one that arrives at an empty line of another client while
+    they wait; a window after the last wait the queue bursts again."""
+    spec = QueueSpec(id=qid(), max_messages_per_second=20)
+    lim = manager.get(spec)
+    other_mgr = RedisQueueManager(redis_url)  # a second client, as another process has
+    other = other_mgr.get(spec)
+
+    handed: list[tuple[int, int]] = []  # (stamp, wall clock when the caller got it)
+
+    async def main() -> tuple[list[int], list[int]]:
+        times: list[int] = []
+
+        async def one() -> None:
+            stamp = (await lim.aacquire()).admitted_at_ns
+            handed.append((stamp, time.time_ns()))
+            times.append(stamp)
+
+        tasks = [asyncio.create_task(one()) for _ in range(30)]
+        await asyncio.sleep(1.2)  # 20 at once, then paced from 1.025 s: the others wait
+        # Arrives at the other client's empty line while this one's waiters are paced.
+        late = (await other.aacquire()).admitted_at_ns
+        await asyncio.gather(*tasks)
+        times.append(late)
+        times.sort()
+        await asyncio.sleep(1.1)  # past the last wait plus a window: idle again
+        again = await asyncio.gather(*(lim.aacquire() for _ in range(20)))
+        return times, [g.admitted_at_ns for g in again]
+
+    try:
+        times, again = asyncio.run(main())
+    finally:
+        other_mgr.close()
+    assert len(times) == 31 and worst_window(times) == 20
+    assert times[19] - times[0] < SEC // 10  # the burst
+    paced = times[20:]
+    gaps = [b - a for a, b in itertools.pairwise(paced)]
+    guard_ns = manager.guard_us * 1000
+    assert paced[0] - times[0] >= SEC + 2 * guard_ns  # the window (+ guard), then a guard
+    assert min(gaps) >= SEC // 20, f"paced grants {min(gaps) / 1e6:.3f} ms apart"
+    # A waiter that asks just before its slot gets it stamped with the slot's time, so
+    # the stream keeps the exact schedule; it then waits for that time before going
+    # (Redis TIME and time.time_ns() read the same clock here).
+    assert sum(g == SEC // 20 for g in gaps) >= len(gaps) // 2, [g / 1e6 for g in gaps]
+    assert all(wall >= stamp for stamp, wall in handed)
+    assert max(again) - min(again) < SEC // 10  # idle again: 20 at once
+    assert worst_window(times + again) == 20
 
 
 def test_reject_mode_counts_across_clients(manager: RedisQueueManager, redis_url: str) -> None:
@@ -115,11 +176,18 @@ def test_reject_mode_counts_across_clients(manager: RedisQueueManager, redis_url
         except QueueRateLimitExceeded as exc:
             assert f'queue "{spec.id}": max_messages_per_second=3 reached' in exc.message
             outcomes.append(False)
-    second.close()
     assert outcomes.count(True) == 3
     stats = lim.stats()
     assert (stats["granted"], stats["rejected"]) == (3, 7)  # queue-wide, from Redis
     assert stats["limits"]["max_messages_per_second"]["used"] == 3
+    # Refused callers do not wait, so nothing is paced: once the window has room, three
+    # go at once again (the window is counted 25 ms longer than a second over Redis).
+    time.sleep(1.05)
+    again = [(lim if i % 2 else other).acquire().admitted_at_ns for i in range(3)]
+    second.close()
+    assert max(again) - min(again) < SEC // 20
+    with pytest.raises(QueueRateLimitExceeded):
+        lim.acquire()
 
 
 def test_tokens_reserved_and_settled_in_redis(manager: RedisQueueManager) -> None:
@@ -228,6 +296,8 @@ def test_sync_threads_wait_in_line_over_redis(manager: RedisQueueManager) -> Non
     for t in threads:
         t.join(5)
     assert len(times) == 9 and worst_window(times) == 5
+    times.sort()
+    assert all(b - a >= SEC // 5 for a, b in itertools.pairwise(times[5:]))  # paced
     assert lim.stats()["waiters"] == 0
 
 
@@ -240,6 +310,8 @@ def test_a_late_reply_is_stamped_again(redis_url: str) -> None:
         assert grant.admitted_at_ns == t_us * 1000
         score = mgr.client.zscore(f"agentflow:q:{lim.queue_id}:log", ref)
         assert score == t_us  # the log holds the new stamp
+        last = mgr.client.hget(f"agentflow:q:{lim.queue_id}:pace", "last")
+        assert last is not None and int(last) == t_us  # paced grants space from it
     finally:
         lim.purge()
         mgr.close()
@@ -284,3 +356,46 @@ def test_redis_down_is_a_clear_error() -> None:
     lim = mgr.get(QueueSpec(id=qid(), max_messages_per_second=5))
     with pytest.raises(ExecutionError, match="the shared queue state in Redis failed"):
         lim.acquire()
+
+
+def test_a_call_that_leaves_late_is_counted_when_it_left(manager: RedisQueueManager) -> None:
+    """A grant whose call leaves late (a busy loop) moves to the time it left, in the shared
+    log; a punctual one stays; the SDK's retries of the same call move nothing."""
+    lim = manager.get(QueueSpec(id=qid(), max_messages_per_second=100))
+    log_key = f"agentflow:q:{lim.queue_id}:log"
+    punctual = lim.acquire()
+    before = punctual.admitted_at_ns
+    token = calling.set(punctual)
+    try:
+        going_out()
+    finally:
+        calling.reset(token)
+    assert punctual.gone and punctual.admitted_at_ns == before
+
+    late = lim.acquire()
+    granted_at = late.admitted_at_ns
+    time.sleep(0.04)
+    token = calling.set(late)
+    try:
+        going_out()
+        moved_to = late.admitted_at_ns
+        going_out()  # a retry of the same call
+    finally:
+        calling.reset(token)
+    assert moved_to - granted_at >= 35_000_000
+    assert late.admitted_at_ns == moved_to
+    ref, t_us = late._ref
+    assert manager.client.zscore(log_key, ref) == t_us == moved_to // 1000
+    late.settle(tokens=0)  # settles under the new stamp
+
+    async def leave_late() -> tuple[int, int]:
+        grant = await lim.aacquire()
+        first = grant.admitted_at_ns
+        await asyncio.sleep(0.03)
+        calling.set(grant)
+        await agoing_out()
+        return first, grant.admitted_at_ns
+
+    first, moved = asyncio.run(leave_late())
+    assert moved - first >= 25_000_000
+    going_out()  # outside a metered call: nothing to do

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import threading
 import time
 
@@ -17,6 +18,8 @@ from agentflow.errors import (
     NotFoundError,
     QueueRateLimitExceeded,
 )
+from agentflow.runtime.queue_line import Waiter
+from agentflow.runtime.queue_windows import Limit
 from agentflow.runtime.rate_limiter import (
     Grant,
     MemoryQueueLimiter,
@@ -99,6 +102,118 @@ def test_reject_message_names_queue_and_limit() -> None:
     with pytest.raises(QueueRateLimitExceeded, match=r'queue "q": max_messages_per_second=2 reached') as info:
         lim.acquire()
     assert info.value.retry_after_s == pytest.approx(1.0)
+
+
+# -- pacing under sustained load --------------------------------------------------------------
+
+
+def paced_limiter(monkeypatch: pytest.MonkeyPatch, **fields: object) -> tuple[MemoryQueueLimiter, FakeClock]:
+    """A limiter on a fake clock whose sync waiters sleep by moving that clock: one thread
+    acquiring in a row sees exactly the times the limiter decides."""
+    lim, clock = fake_limiter(**fields)
+
+    def sleep(self: Waiter, timeout_s: float | None) -> None:
+        assert timeout_s is not None
+        clock.ns += max(1, round(timeout_s * 1e9))
+
+    monkeypatch.setattr(Waiter, "sleep", sleep)
+    return lim, clock
+
+
+def test_sustained_load_is_paced_and_an_idle_queue_bursts(monkeypatch: pytest.MonkeyPatch) -> None:
+    lim, clock = paced_limiter(monkeypatch, max_messages_per_second=4)
+    burst = [lim.acquire() for _ in range(4)]
+    assert [g.admitted_at_ns for g in burst] == [0] * 4  # idle: all four at once
+    assert all(g.wait_ms == 0 for g in burst)
+    times = [lim.acquire().admitted_at_ns for _ in range(8)]
+    # The fifth waits for the window; from then on one grant every 1/4 s, not 4 at once.
+    assert times == [SEC + i * SEC // 4 for i in range(8)]
+    assert worst_window([0] * 4 + times) == 4
+    # Contention is remembered for a window after the last wait: a caller arriving then
+    # with the window's room is still paced, from the previous grant.
+    clock.ns = times[-1] + SEC // 8
+    assert lim.acquire().admitted_at_ns == times[-1] + SEC // 4
+    # A window after that, the queue is idle again: the next four go at once.
+    clock.ns = times[-1] + SEC // 4 + 2 * SEC
+    again = [lim.acquire().admitted_at_ns for _ in range(4)]
+    assert again == [clock.ns] * 4
+
+
+def test_requests_per_minute_pace_too_and_the_widest_spacing_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    lim, _ = paced_limiter(monkeypatch, max_messages_per_second=10, max_requests_per_minute=30)
+    first = [lim.acquire().admitted_at_ns for _ in range(10)]  # the per-second limit stops the burst
+    assert first == [0] * 10
+    times = [lim.acquire().admitted_at_ns for _ in range(5)]
+    # 60 s / 30 = 2 s apart (not 100 ms), the first 2 s after the burst (not when the
+    # per-second window frees, at 1 s).
+    assert times == [(i + 1) * 2 * SEC for i in range(5)]
+    assert lim.stats()["limits"]["max_requests_per_minute"]["used"] == 15
+
+
+def test_token_limits_are_not_paced(monkeypatch: pytest.MonkeyPatch) -> None:
+    lim, _ = paced_limiter(monkeypatch, tokens_per_minute=100)
+    lim.acquire(tokens=100)
+    times = [lim.acquire(tokens=20).admitted_at_ns for _ in range(5)]
+    assert times == [60 * SEC] * 5  # the window frees 100 tokens: five of 20 at once
+
+
+def test_reject_mode_is_not_paced() -> None:
+    lim, clock = fake_limiter(max_messages_per_second=3, on_limit="reject")
+    assert [lim.acquire().admitted_at_ns for _ in range(3)] == [0] * 3
+    with pytest.raises(QueueRateLimitExceeded, match="max_messages_per_second=3 reached"):
+        lim.acquire()
+    clock.ns = SEC  # the window is free again: three at once, none refused for spacing
+    assert [lim.acquire().admitted_at_ns for _ in range(3)] == [SEC] * 3
+    with pytest.raises(QueueRateLimitExceeded):
+        lim.acquire()
+
+
+def _paced_model(arrivals: list[int], cap: int, length: int) -> list[int]:
+    """The pacing rule written out plainly, for one caller acquiring in a row."""
+    spacing = -(-length // cap)
+    grants: list[int] = []
+    busy_until = 0
+    for at in arrivals:
+        now = max(at, grants[-1] if grants else 0)
+        inside = [t for t in grants if t + length > now]
+        fits_at = now if len(inside) < cap else inside[len(inside) - cap] + length
+        paced_at = grants[-1] + spacing if grants else 0
+        if fits_at <= now and (now >= busy_until or paced_at <= now):
+            grants.append(now)  # idle, or contended with the spacing already kept
+            continue
+        when = max(now, fits_at, paced_at)
+        busy_until = max(busy_until, when + length)
+        grants.append(when)
+    return grants
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    arrivals=st.lists(st.integers(0, 6_000), min_size=1, max_size=60),
+    cap=st.integers(1, 6),
+    length_ms=st.integers(50, 1_000),
+)
+def test_paced_grants_follow_the_rule_exactly(arrivals: list[int], cap: int, length_ms: int) -> None:
+    """Random arrivals: grant times equal the rule's, no window holds more than ``cap``,
+    and every grant made to a caller who waited is at least W/N after the previous one."""
+    length = length_ms * 1_000_000
+    spec = QueueSpec(id="q", max_messages_per_second=cap)
+    clock = FakeClock()
+    lim = MemoryQueueLimiter(spec, clock=clock, wall_clock=clock.wall_clock)
+    lim._log.configure((Limit("max_messages_per_second", cap, length, cap, False),), None, 0)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Waiter, "sleep", lambda self, t: setattr(clock, "ns", clock.ns + max(1, round(t * 1e9))))
+        arrivals_ns = [a * 1_000_000 for a in sorted(arrivals)]
+        got = []
+        for at in arrivals_ns:
+            clock.ns = max(clock.ns, at)
+            got.append(lim.acquire().admitted_at_ns)
+    assert got == _paced_model(arrivals_ns, cap, length)
+    assert worst_window(got, length) <= cap
+    spacing = -(-length // cap)
+    for i in range(1, len(got)):
+        waited = got[i] > max(arrivals_ns[i], got[i - 1])
+        assert not waited or got[i] - got[i - 1] >= spacing
 
 
 # -- tokens ---------------------------------------------------------------------------------
@@ -265,9 +380,16 @@ def test_threads_and_event_loops_share_one_limiter() -> None:
     for t in threads:
         t.join(10)
     elapsed = time.monotonic() - started
-    assert len(times) == 5 * 8 + 2 * 10 * 3  # 100 grants: 50 now, 50 a second later
+    assert len(times) == 5 * 8 + 2 * 10 * 3  # 100 grants: 50 now, then 50 paced from 1 s on
     assert worst_window(times) == 50
-    assert 0.95 < elapsed < 2.0
+    times.sort()
+    assert times[49] - times[0] < SEC // 2  # the idle queue let the first 50 go at once
+    paced = times[50:]
+    assert paced[0] - times[0] >= SEC
+    # Paced on a 20 ms schedule: a grant whose waiter woke a little late does not push the
+    # next one back, so two grants can be up to a tenth of the spacing closer than 20 ms.
+    assert all(b - a >= SEC // 50 - SEC // 500 for a, b in itertools.pairwise(paced)), "paced grants 20 ms apart"
+    assert 1.95 < elapsed < 2.5  # the last paced grant is due at 1.98 s
     assert lim.stats()["waiters"] == 0
 
 

@@ -132,6 +132,65 @@ def test_estimate_matches_back_to_back_grants(before: list[int], cap: int, lengt
     assert predicted == t
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    before=st.lists(st.integers(0, 2_000), max_size=40),
+    cap=st.integers(1, 7),
+    length=st.integers(1, 900),
+    k=st.integers(1, 25),
+    gap=st.integers(0, 1_500),
+    second=st.booleans(),
+)
+def test_paced_estimate_matches_paced_grants(
+    before: list[int], cap: int, length: int, k: int, gap: int, second: bool
+) -> None:
+    """After any history (an idle queue's bursts), the k-th next paced grant is where the
+    estimate says (exact for one limit; never later than the real one for two), and paced
+    grants are at least the widest W/N apart."""
+    limits = [calls_limit(cap, length * MS)]
+    if second:
+        limits.append(calls_limit(cap * 3, length * 4 * MS))
+    log = SlidingLog(tuple(limits))
+    prev = 0
+    for at in sorted(before):
+        now = max(at * MS, prev)
+        log.advance(now)
+        prev = log.earliest(now, 0)[0]
+        log.advance(prev)
+        log.admit(prev, 0)
+    now = prev + gap * MS
+    log.advance(now)
+    predicted = log.estimate(now, k, 0, paced=True)
+    spacing = max(lim.spacing_ns for lim in limits)
+    assert log.pace_ns == spacing
+    t = now
+    times = []
+    for _ in range(k):
+        log.advance(t)
+        t = log.earliest(t, 0, paced=True)[0]
+        log.advance(t)
+        log.admit(t, 0)
+        times.append(t)
+    assert predicted == t if not second else predicted <= t
+    last = prev if before else None
+    for s in times:
+        assert last is None or s - last >= spacing
+        last = s
+
+
+def test_spacing_is_window_over_cap_rounded_up() -> None:
+    assert calls_limit(3, SECOND_NS).spacing_ns == 333_333_334
+    assert tokens_limit(100, MINUTE_NS).spacing_ns == 0
+    mps, rpm = limits_for(QueueSpec(id="q", max_messages_per_second=20, max_requests_per_minute=300))
+    assert (mps.spacing_ns, rpm.spacing_ns) == (50 * MS, 200 * MS)
+    log = SlidingLog((mps, rpm))
+    assert log.pace_ns == 200 * MS and log.hold_ns == MINUTE_NS
+    assert log.paced_at() == (0, None)  # nothing granted: nothing to space from
+    log.admit(5 * MS, 0)
+    assert log.paced_at() == (205 * MS, rpm)
+    assert SlidingLog((tokens_limit(100, MINUTE_NS),)).pace_ns == 0
+
+
 def test_token_estimate_counts_every_token_ahead() -> None:
     log = SlidingLog((tokens_limit(100, 1_000 * MS),))
     log.admit(0, 80)

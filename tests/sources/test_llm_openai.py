@@ -254,3 +254,41 @@ def test_example_workflow_runs(srv: OpenAICompatServer, monkeypatch: pytest.Monk
     assert state["metadata"]["tokens"]["total"] > 0 and state["metadata"]["cost_usd"] > 0
     tokens = [e["data"] for e in stream_workflow(spec, {"user_input": "a b"}) if e["type"] == "token"]
     assert "".join(tokens) == "echo: a b"  # spec section 10: the pieces join to the output
+
+
+class Departures:
+    """Stands in for a queue grant: counts the times the HTTP layer says the call left."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def gone_out(self) -> None:
+        self.count += 1
+
+    async def agone_out(self) -> None:
+        self.count += 1
+
+
+def test_the_sdk_reports_when_a_metered_request_is_written(srv: OpenAICompatServer) -> None:
+    """The queue learns when the request's bytes go out (the httpcore trace hook), in the
+    sync and the async client; requests outside a metered call report nothing."""
+    from agentflow.sending import calling
+
+    llm = make(srv.base_url)
+    llm.complete(LLMRequest(prompt="unmetered"))  # no grant: the hook stays out of the way
+    sync = Departures()
+    token = calling.set(sync)
+    try:
+        assert llm.complete(LLMRequest(prompt="metered")).text == "echo: metered"
+    finally:
+        calling.reset(token)
+    assert sync.count == 1
+
+    async def metered() -> int:
+        seen = Departures()
+        calling.set(seen)
+        resp = await llm.acomplete(LLMRequest(prompt="async"))
+        assert resp.text == "echo: async"
+        return seen.count
+
+    assert asyncio.run(metered()) == 1
