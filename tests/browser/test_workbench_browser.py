@@ -503,6 +503,8 @@ def test_debug_a_run_breakpoint_edit_resume_and_step(server: str) -> None:
             page.get_by_text("Timeline").first.wait_for(timeout=60_000)
             _idle(page)
             assert page.get_by_test_id("stMetricValue").first.inner_text() == "succeeded"
+            # Drawn after the final output, in the same rerun: wait for it (a loaded machine).
+            page.get_by_text("Time travel: checkpoints of this run").wait_for(timeout=30_000)
             assert page.get_by_text("Time travel: checkpoints of this run").count() == 1
             _shot(page, "12-debug-stepped")
 
