@@ -11,7 +11,7 @@ wall time of 1,000 rows of a 6-node workflow whose two llm nodes wait 50 ms each
   tells the batch layer's cost from the executor's;
 - ``run_batch`` on the local backend (semaphore 100; store: SQLite; results recorded);
 - ``run_batch`` on the celery backend with 1 and with 2 ``python -m agentflow worker``
-  processes (prefork, ``--concurrency 2`` each; chunks of 50 rows; Redis broker and queue
+  processes (prefork, ``--concurrency 1`` each by default; chunks of 50 rows; Redis broker and queue
   backend; store: a fresh Postgres schema), driven from this process.
 
 Every contender is warm when timed (imports done, workflow compiled, pools open): raw and
@@ -49,6 +49,10 @@ sys.path.insert(0, str(ROOT))
 
 ROWS = 1000
 CONCURRENCY = 100
+#: Pool processes per Celery worker: one, so "1 worker" and "2 workers" are one and two
+#: processes, like the raw contenders (``--worker-concurrency`` changes it).
+WORKER_CONCURRENCY = 1
+WORKER_POOL = "prefork"
 PG_DSN = os.environ.get("AGENTFLOW_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("AGENTFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -270,7 +274,7 @@ class Cluster:
         for name, queues in (("a", f"{self.q1},{self.q2}"), ("b", self.q2)):
             log = (logs / f"worker-{name}.log").open("wb")
             self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "agentflow", "worker", "--concurrency", "2", "--queue", queues,
+                [sys.executable, "-m", "agentflow", "worker", "--pool", WORKER_POOL, "--concurrency", str(WORKER_CONCURRENCY), "--queue", queues,
                  "--hostname", f"bench-{name}-{tag}@%h", "--loglevel", "WARNING"],
                 env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             ))
@@ -316,7 +320,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=ROWS)
     parser.add_argument("--start-at", type=float)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--worker-concurrency", type=int, default=WORKER_CONCURRENCY,
+                        help="pool processes per Celery worker (default 1)")
+    parser.add_argument("--worker-pool", default=WORKER_POOL, choices=("prefork", "threads", "solo"))
     args = parser.parse_args()
+    globals()["WORKER_CONCURRENCY"] = args.worker_concurrency
+    globals()["WORKER_POOL"] = args.worker_pool
     if args.role:
         child(args.role, args.rows, args.start_at)
         return
@@ -394,7 +403,7 @@ def render(med: dict[str, float], times: dict[str, list[float]], cpu_row: dict[s
         "",
         f"Workload: {ROWS:,} rows of a 6-node workflow whose two llm nodes wait 50 ms each (echo `latency_ms`; "
         f"raw: `asyncio.sleep(0.05)`), {CONCURRENCY} rows at once per process (Celery: chunks of 50 rows, "
-        f"each run concurrently inside one task, `--concurrency 2` pool processes per worker). Median wall time of "
+        f"each run concurrently inside one task, `--concurrency {WORKER_CONCURRENCY}` pool process(es) per worker). Median wall time of "
         f"{rounds} alternating rounds; every contender warm. Ours include storing the batch and its rows, "
         "recording every result, and reading the results back.",
         "",
