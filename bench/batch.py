@@ -42,10 +42,12 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.six import raw_six, six_doc  # noqa: E402
 
 ROWS = 1000
 CONCURRENCY = 100
@@ -56,25 +58,7 @@ WORKER_POOL = "prefork"
 PG_DSN = os.environ.get("AGENTFLOW_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("AGENTFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
-SIX = {
-    "id": "bench-six",
-    "sources": [{"id": "model", "kind": "llm", "provider": "echo", "config": {"latency_ms": 50}}],
-    "nodes": [
-        {"id": "input", "type": "input"},
-        {"id": "router", "type": "router"},
-        {"id": "draft", "type": "llm", "source": "model", "config": {"prompt": "{user_input}", "output_key": "draft"}},
-        {"id": "answer", "type": "llm", "source": "model", "config": {"prompt": "{draft}"}},
-        {"id": "agg", "type": "aggregator", "config": {"fields": {"text": "text_result"}}},
-        {"id": "done", "type": "aggregator", "config": {"fields": {"final": "final_output"}, "output_key": "result"}},
-    ],
-    "edges": [
-        {"from": "input", "to": "router"},
-        {"from": "router", "to": "draft", "when": "*"},
-        {"from": "draft", "to": "answer"},
-        {"from": "answer", "to": "agg"},
-        {"from": "agg", "to": "done"},
-    ],
-}
+SIX = six_doc("bench-six")
 
 
 def rows(n: int, tag: str = "q") -> list[dict[str, str]]:
@@ -82,52 +66,6 @@ def rows(n: int, tag: str = "q") -> list[dict[str, str]]:
 
 
 # -- contenders that run in a process of their own ---------------------------------------------
-
-
-class RawSix(TypedDict, total=False):
-    user_input: str
-    intent: str
-    draft: str
-    text_result: str
-    final_output: Any
-    result: Any
-
-
-def raw_graph() -> Any:
-    from langgraph.graph import END, START, StateGraph
-
-    async def inp(s):
-        return {}
-
-    async def router(s):
-        return {"intent": "image" if s["user_input"].startswith("img:") else "text"}
-
-    async def draft(s):
-        await asyncio.sleep(0.05)
-        return {"draft": s["user_input"]}
-
-    async def answer(s):
-        await asyncio.sleep(0.05)
-        return {"text_result": s["draft"]}
-
-    async def agg(s):
-        return {"final_output": {"text": s["text_result"]}}
-
-    async def done(s):
-        return {"result": {"final": s["final_output"]}}
-
-    g = StateGraph(RawSix)
-    for name, fn in [("input", inp), ("router", router), ("draft", draft), ("answer", answer), ("agg", agg),
-                     ("done", done)]:
-        g.add_node(name, fn)
-    g.add_edge(START, "input")
-    g.add_edge("input", "router")
-    g.add_conditional_edges("router", lambda s: "draft", ["draft"])
-    g.add_edge("draft", "answer")
-    g.add_edge("answer", "agg")
-    g.add_edge("agg", "done")
-    g.add_edge("done", END)
-    return g.compile()
 
 
 async def raw_fleet(graph: Any, items: list[dict[str, str]]) -> list[Any]:
@@ -146,7 +84,7 @@ def cpu_s() -> float:
 
 
 def role_raw(n: int, start_at: float | None) -> dict[str, float]:
-    graph = raw_graph()
+    graph = raw_six()
     asyncio.run(raw_fleet(graph, rows(100, "w")))  # warm-up
     if start_at is not None:
         time.sleep(max(0.0, start_at - time.time()))

@@ -36,6 +36,7 @@ from langgraph.graph import END, START, StateGraph
 
 from agentflow import arun_workflow, run_workflow, validate_workflow
 from agentflow.runtime.builder import _cache, compile_workflow
+from bench.six import raw_six, six_doc
 
 
 class RawState(TypedDict, total=False):
@@ -107,71 +108,7 @@ def bench_chains(repeats: int) -> list[dict[str, Any]]:
     return rows
 
 
-SIX = {
-    "id": "fleet-six",
-    "sources": [{"id": "model", "kind": "llm", "provider": "echo", "config": {"latency_ms": 50}}],
-    "nodes": [
-        {"id": "input", "type": "input"},
-        {"id": "router", "type": "router"},
-        {"id": "draft", "type": "llm", "source": "model", "config": {"prompt": "{user_input}", "output_key": "draft"}},
-        {"id": "answer", "type": "llm", "source": "model", "config": {"prompt": "{draft}"}},
-        {"id": "agg", "type": "aggregator", "config": {"fields": {"text": "text_result"}}},
-        {"id": "done", "type": "aggregator", "config": {"fields": {"final": "final_output"}, "output_key": "result"}},
-    ],
-    "edges": [
-        {"from": "input", "to": "router"},
-        {"from": "router", "to": "draft", "when": "*"},
-        {"from": "draft", "to": "answer"},
-        {"from": "answer", "to": "agg"},
-        {"from": "agg", "to": "done"},
-    ],
-}
-
-
-class RawSix(TypedDict, total=False):
-    user_input: str
-    intent: str
-    draft: str
-    text_result: str
-    final_output: Any
-    result: Any
-
-
-def raw_six():
-    async def inp(s):
-        return {}
-
-    async def router(s):
-        return {"intent": "image" if s["user_input"].startswith("img:") else "text"}
-
-    async def draft(s):
-        await asyncio.sleep(0.05)
-        return {"draft": s["user_input"]}
-
-    async def answer(s):
-        await asyncio.sleep(0.05)
-        return {"text_result": s["draft"]}
-
-    async def agg(s):
-        return {"final_output": {"text": s["text_result"]}}
-
-    async def done(s):
-        return {"result": {"final": s["final_output"]}}
-
-    g = StateGraph(RawSix)
-    for name, fn in [("input", inp), ("router", router), ("draft", draft), ("answer", answer), ("agg", agg), ("done", done)]:
-        g.add_node(name, fn)
-    g.add_edge(START, "input")
-    g.add_edge("input", "router")
-    async def route(s):  # async, like AgentFlow's routers: no thread hop per decision
-        return "draft"
-
-    g.add_conditional_edges("router", route, ["draft"])
-    g.add_edge("draft", "answer")
-    g.add_edge("answer", "agg")
-    g.add_edge("agg", "done")
-    g.add_edge("done", END)
-    return g.compile()
+SIX = six_doc("fleet-six")
 
 
 async def fleet(run_one, runs: int, concurrency: int) -> float:
