@@ -26,9 +26,11 @@ _SENDING = frozenset({"http11.send_request_headers.started", "http2.send_request
 class Departure(Protocol):
     """What is told that its call leaves (a queue grant)."""
 
-    def gone_out(self) -> None: ...
+    def gone_out(self) -> None:
+        """The call is being written to the provider now."""
 
-    async def agone_out(self) -> None: ...
+    async def agone_out(self) -> None:
+        """Like :meth:`gone_out`, from a coroutine."""
 
 
 #: The grant of the provider call the current thread or task is making.
