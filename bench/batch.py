@@ -47,7 +47,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.six import raw_six, six_doc  # noqa: E402
+from bench.workload import raw_six, six_doc  # noqa: E402
 
 ROWS = 1000
 CONCURRENCY = 100

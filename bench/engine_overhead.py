@@ -36,7 +36,7 @@ from langgraph.graph import END, START, StateGraph
 
 from agentflow import arun_workflow, run_workflow, validate_workflow
 from agentflow.runtime.builder import _cache, compile_workflow
-from bench.six import raw_six, six_doc
+from bench.workload import raw_six, six_doc
 
 
 class RawState(TypedDict, total=False):

@@ -4,6 +4,9 @@ input -> router -> draft (llm) -> answer (llm) -> agg -> done, the two llm nodes
 50 ms each on the offline ``echo`` provider; and the same graph written by hand in raw
 LangGraph (async nodes sleeping 50 ms, an async router like AgentFlow's, so neither side
 pays a thread hop per routing decision).
+
+Not named ``six.py``: a script in ``bench/`` runs with ``bench/`` first on ``sys.path``,
+where such a module hides PyPI's ``six`` (which Celery imports through dateutil).
 """
 
 from __future__ import annotations
