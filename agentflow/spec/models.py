@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
 
@@ -39,6 +40,16 @@ SourceKind = Literal["llm", "image", "db", "api"]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _forget(copied: M, cache: str, update: Mapping[str, Any] | None) -> M:
+    """``copied`` (a ``model_copy``), its cached ``cache`` dropped when fields changed."""
+    if update and copied.__pydantic_private__ is not None:
+        copied.__pydantic_private__[cache] = None
+    return copied
 
 
 class RetryPolicy(_Model):
@@ -71,10 +82,22 @@ class SourceSpec(_Model):
 
     @property
     def client_key(self) -> str:
-        """Canonical text of kind, provider and config: one shared client per distinct key."""
-        if self._client_key is None:
-            self._client_key = json.dumps([self.kind, self.provider, self.config], sort_keys=True, default=str)
-        return self._client_key
+        """Canonical text of kind, provider and config: one shared client per distinct key.
+
+        Read on every provider call: the private dict is used directly, because reaching a
+        private attribute through pydantic's ``__getattr__`` costs microseconds each time."""
+        private = self.__pydantic_private__
+        assert private is not None
+        key = private.get("_client_key")
+        if key is None:
+            key = private["_client_key"] = json.dumps(
+                [self.kind, self.provider, self.config], sort_keys=True, default=str
+            )
+        return key
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> SourceSpec:
+        """A copy; with ``update``, one that works out its own client key."""
+        return _forget(super().model_copy(update=update, deep=deep), "_client_key", update)
 
 
 class QueueSpec(_Model):
@@ -201,13 +224,22 @@ class WorkflowSpec(_Model):
 
     @property
     def fingerprint(self) -> str:
-        """Content hash of the document plus its resolved catalogue entries (cache key)."""
-        if self._fingerprint is None:
+        """Content hash of the document plus its resolved catalogue entries (cache key).
+
+        Read on every run: the private dict is used directly (see ``SourceSpec.client_key``)."""
+        private = self.__pydantic_private__
+        assert private is not None
+        fingerprint = private.get("_fingerprint")
+        if fingerprint is None:
             payload = {
                 "doc": self.model_dump(mode="json", by_alias=True),
                 "src": {k: v.model_dump(mode="json") for k, v in sorted(self._resolved_sources.items())},
                 "q": {k: v.model_dump(mode="json") for k, v in sorted(self._resolved_queues.items())},
             }
             raw = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-            self._fingerprint = hashlib.sha256(raw.encode()).hexdigest()[:32]
-        return self._fingerprint
+            fingerprint = private["_fingerprint"] = hashlib.sha256(raw.encode()).hexdigest()[:32]
+        return fingerprint
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> WorkflowSpec:
+        """A copy; with ``update``, one that works out its own fingerprint."""
+        return _forget(super().model_copy(update=update, deep=deep), "_fingerprint", update)

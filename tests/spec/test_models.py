@@ -106,3 +106,22 @@ def test_lazy_names_of_the_spec_package() -> None:
     with pytest.raises(AttributeError, match=r"module 'agentflow\.spec' has no attribute 'nope'"):
         spec_pkg.nope  # noqa: B018
     assert set(spec_pkg.__all__) >= {"WorkflowSpec", "check_workflow", "validate_workflow"}
+
+
+def test_a_copied_source_with_changes_gets_its_own_client_key() -> None:
+    """The client key is cached on the source; a copy with new config must not share it."""
+    source = SourceSpec(id="m", kind="llm", provider="echo", config={"latency_ms": 50})
+    first = source.client_key
+    assert source.client_key is first  # cached
+    same = source.model_copy()
+    changed = source.model_copy(update={"config": {"latency_ms": 5}})
+    assert same.client_key == first
+    assert changed.client_key != first and '"latency_ms": 5' in changed.client_key
+    assert source.client_key == first
+
+
+def test_a_copied_workflow_with_changes_gets_its_own_fingerprint() -> None:
+    spec = validate_workflow(doc())
+    first = spec.fingerprint
+    assert spec.model_copy().fingerprint == first
+    assert spec.model_copy(update={"name": "other"}).fingerprint != first
