@@ -18,15 +18,36 @@ _lock = threading.Lock()
 _known: frozenset[str] = frozenset()
 _known_re: re.Pattern[str] | None = None
 
-_PATTERNS = [
+_KEY_WORDS = ("password=", "passwd=", "pwd=", "apikey=", "api_key=", "api-key=", "secret=", "token=")
+
+#: (pattern, replacement, a cheap test that must pass for the pattern to match at all).
+#: The tests matter: every log line goes through here, and the four patterns cost ~40 us
+#: on a 300-character line where the tests cost ~1 us.
+_PATTERNS: list[tuple[re.Pattern[str], str, Any]] = [
     # OpenAI-style and similar provider keys.
-    (re.compile(r"\b(sk|rk|pk)-(?:proj-|live-|test-)?[A-Za-z0-9_\-]{16,}"), MASK),
+    (
+        re.compile(r"\b(sk|rk|pk)-(?:proj-|live-|test-)?[A-Za-z0-9_\-]{16,}"),
+        MASK,
+        lambda text, low: "sk-" in text or "rk-" in text or "pk-" in text,
+    ),
     # Authorization headers and bearer tokens.
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]{8,}"), r"\1 " + MASK),
+    (
+        re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]{8,}"),
+        r"\1 " + MASK,
+        lambda text, low: "bearer" in low or "basic" in low,
+    ),
     # user:password@ in URLs and DSNs.
-    (re.compile(r"(?i)([a-z][a-z0-9+.\-]*://[^:/@\s]+:)[^@\s/]+@"), r"\1" + MASK + "@"),
+    (
+        re.compile(r"(?i)([a-z][a-z0-9+.\-]*://[^:/@\s]+:)[^@\s/]+@"),
+        r"\1" + MASK + "@",
+        lambda text, low: "://" in text,
+    ),
     # key=value pairs in libpq DSNs and query strings.
-    (re.compile(r"(?i)\b(password|passwd|pwd|api[_-]?key|secret|token)=([^\s&;]+)"), r"\1=" + MASK),
+    (
+        re.compile(r"(?i)\b(password|passwd|pwd|api[_-]?key|secret|token)=([^\s&;]+)"),
+        r"\1=" + MASK,
+        lambda text, low: "=" in text and any(word in low for word in _KEY_WORDS),
+    ),
 ]
 
 
@@ -50,8 +71,10 @@ def redact(text: str) -> str:
     known = _known_re
     if known is not None:
         text = known.sub(MASK, text)
-    for pattern, repl in _PATTERNS:
-        text = pattern.sub(repl, text)
+    low = text.casefold()
+    for pattern, repl, may_match in _PATTERNS:
+        if may_match(text, low):
+            text = pattern.sub(repl, text)
     return text
 
 
