@@ -6,6 +6,12 @@ What the measurements on this kind of machine (Celery 5.7, 2 cores) decided:
   for small batches) and runs them concurrently under asyncio inside the task: one task per
   row ran 20-40x slower. Each pool process keeps one event loop for its whole life, so the
   Redis connection pools of the queue limiter live on between chunks.
+- **Chunks of a workflow with no queue top up.** Such rows are bound by latency and CPU: a
+  chunk that ran only its own rows would run them in lockstep and leave the process idle in
+  each chunk's tail (2 workers took 1.7x the wall time of two plain processes). So, for up
+  to ``TOP_UP_S``, a chunk leases pending rows (then rows still waiting at the broker) a
+  chunk's worth at a time, keeping ``concurrency`` rows in flight. A workflow with a queue
+  is paced by it and does not top up (``Runner.tops_up`` says why).
 - **The store, not the broker, knows which rows are done.** Handing a chunk out leases its
   rows to a ``send:`` token for ``DISPATCH_LEASE_S``; the worker that takes the message
   leases them to itself for ``LEASE_S`` and renews every couple of seconds. Anyone pumping
@@ -51,6 +57,10 @@ TASK_NAME = "agentflow.batch.run_chunk"
 DISPATCH_LEASE_S = 30.0
 #: How often every worker process looks for batches to pump (lost messages, lost workers).
 KEEP_S = 5.0
+#: How long a chunk's task keeps leasing more rows of its batch as its own finish (see the
+#: module docstring); it bounds a task's length, so that other batches and a warm shutdown
+#: get their turn.
+TOP_UP_S = 10.0
 #: The fewest chunks kept at the broker while rows are left.
 MIN_WINDOW_CHUNKS = 4
 #: Redis broker transport options (see the module docstring).
@@ -323,7 +333,7 @@ def run_chunk(batch_id: str, rows: list[int], token: str) -> int:
         claimed = store.lease_batch_rows(batch_id, owner, lease_s=LEASE_S, rows=rows, take_from=token)
         if claimed:
             runner = Runner(store, batch, owner=owner, spec=spec)
-            recorded = _event_loop().run(runner.run(claimed))
+            recorded = _event_loop().run(runner.run(claimed, top_up_s=TOP_UP_S))
     except Exception:
         log.exception("batch %s: chunk of %d rows stopped; unrecorded rows run again elsewhere", batch_id, len(rows))
     try:

@@ -224,8 +224,10 @@ class Store(ABC):
         take_from: str | None = None,
         pending: bool = True,
         count_attempt: bool = True,
+        take_dispatched: bool = False,
     ) -> list[JSONDict]:
-        """Lease pending, expired (or ``take_from``'s) rows of an active batch to ``owner``."""
+        """Lease pending, expired (or ``take_from``'s, or with ``take_dispatched`` any
+        broker message's) rows of an active batch to ``owner``."""
 
     @abstractmethod
     def renew_batch_leases(self, batch_id: str, owner: str, *, lease_s: float) -> int:

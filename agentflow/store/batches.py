@@ -356,6 +356,7 @@ class BatchesMixin(SQLCore):
         take_from: str | None = None,
         pending: bool = True,
         count_attempt: bool = True,
+        take_dispatched: bool = False,
     ) -> list[dict[str, Any]]:
         """Lease rows of an active batch to ``owner`` for ``lease_s`` seconds; returns
         ``[{"row", "line", "input", "attempts"}]`` in row order.
@@ -363,8 +364,10 @@ class BatchesMixin(SQLCore):
         A row is taken when it is pending (unless ``pending=False``), when its lease has
         expired, or when ``take_from`` holds it (a runner taking over the rows a broker
         message handed it). Rows held by anyone else, and recorded rows, are left alone, so
-        two copies of one message never run a row twice at once. ``rows`` limits the
-        choice; ``limit`` caps how many. Nothing is leased once the batch is not active.
+        two copies of one message never run a row twice at once. With ``take_dispatched``,
+        rows handed to the broker and not yet taken by a worker are taken too (a chunk
+        topping up: the message then finds them gone). ``rows`` limits the choice;
+        ``limit`` caps how many. Nothing is leased once the batch is not active.
         """
         now = codec.now()
         until = now + timedelta(seconds=lease_s)
@@ -376,6 +379,9 @@ class BatchesMixin(SQLCore):
         if take_from is not None:
             conds.append("(status = 'leased' AND lease_owner = ?)")
             cparams.append(take_from)
+        if take_dispatched:
+            conds.append("(status = 'leased' AND lease_owner LIKE ?)")
+            cparams.append(DISPATCH_PREFIX + "%")
         cond = "(" + " OR ".join(conds) + ")"
         inner = f"SELECT row_no FROM af_batch_rows WHERE batch_id = ? AND {cond}"
         iparams: list[Any] = [batch_id, *cparams]

@@ -7,6 +7,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -29,9 +30,17 @@ def celery_env(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]
     redis.Redis.from_url(redis_url).delete(queue)
 
 
+def queued_six(rate: float = 1000) -> dict[str, Any]:
+    """The six-node workflow with its first llm call through a queue (so chunks do not top up)."""
+    doc = six_doc(latency_ms=5)
+    doc["queues"] = [{"id": "q-top", "max_messages_per_second": rate}]
+    doc["nodes"][2]["queue"] = "q-top"
+    return doc
+
+
 def test_a_chunk_runs_its_rows_and_the_pump_hands_out_more(celery_env: str) -> None:
     store = default_store()
-    batch = create_batch(six_doc(), [{"user_input": f"r{i}"} for i in range(10)], backend="celery",
+    batch = create_batch(queued_six(), [{"user_input": f"r{i}"} for i in range(10)], backend="celery",
                          chunk_size=3, store=store)
     bid = batch["batch_id"]
     counts = cb.pump(store, store.get_batch(bid))  # hands out a bounded window: 4 chunks of 3
@@ -51,6 +60,25 @@ def test_a_chunk_runs_its_rows_and_the_pump_hands_out_more(celery_env: str) -> N
     assert final["status"] == "finished" and final["done"] == 10
     assert cb.pump(store, store.get_batch(bid))["sent"] == 0
     assert cb.run_chunk("missing-batch", [0], "send:x") == 0
+
+
+@pytest.mark.parametrize("queued", [False, True])
+def test_a_chunk_tops_up_unless_a_queue_sets_the_pace(celery_env: str, queued: bool) -> None:
+    store = default_store()
+    doc = queued_six() if queued else six_doc(latency_ms=5)
+    batch = create_batch(doc, [{"user_input": f"r{i}"} for i in range(10)], backend="celery", chunk_size=3,
+                         store=store)
+    bid = batch["batch_id"]
+    first = store.lease_batch_rows(bid, "send:t1", lease_s=30, limit=3, count_attempt=False)
+    other = store.lease_batch_rows(bid, "send:t2", lease_s=30, limit=3, count_attempt=False)
+    recorded = cb.run_chunk(bid, [r["row"] for r in first], "send:t1")
+    if queued:  # its own 3 rows; the pump after it handed the 4 pending ones out
+        assert recorded == 3
+        assert store.batch_counts(bid)["dispatched"] == 7
+    else:  # it took the 4 pending rows, then the 3 still at the broker, as its own finished
+        assert recorded == 10
+        assert store.batch_counts(bid)["status"] == "finished"
+        assert cb.run_chunk(bid, [r["row"] for r in other], "send:t2") == 0  # that message finds them gone
 
 
 def test_expired_leases_are_sent_again_and_the_keeper_pumps(celery_env: str, monkeypatch) -> None:
