@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import math
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -29,6 +27,7 @@ from agentflow.errors import AgentFlowError
 from agentflow.runtime.context import new_run_id
 from agentflow.runtime.executor import arun_workflow, astream_workflow
 from agentflow.spec.models import WorkflowSpec
+from agentflow.store import codec
 
 log = logging.getLogger("agentflow.api")
 
@@ -48,25 +47,12 @@ def wants_events(request: Request) -> bool:
 def dumps(obj: Any) -> str:
     """Compact JSON; a non-finite number (a state can hold one: JSON parsers accept
     ``1e999``) becomes null, since ``Infinity`` is not JSON."""
-    try:
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
-    except ValueError:
-        return json.dumps(_finite(obj), ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
+    return codec.dumps_bytes(obj, default=str).decode("utf-8")
 
 
 def json_answer(obj: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON response without FastAPI's generic encoder (final states can be large)."""
-    return Response(dumps(obj).encode("utf-8"), status_code=status_code, media_type="application/json",
+    return Response(codec.dumps_bytes(obj, default=str), status_code=status_code, media_type="application/json",
                     headers=headers)
 
 

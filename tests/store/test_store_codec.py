@@ -43,6 +43,17 @@ def test_json_text_keeps_what_json_cannot_hold() -> None:
     assert codec.loads(None) is None
 
 
+def test_json_text_matches_the_standard_library_where_orjson_cannot_write() -> None:
+    """orjson writes most values; big integers and lone surrogates fall back to ``json``."""
+    value = {"a": [1, 2.5, None, True], "é": "ü", 3: "int key", None: "none key"}
+    assert json.loads(codec.dumps(value)) == json.loads(json.dumps(value, ensure_ascii=False))
+    assert codec.dumps({"big": 2**70}) == '{"big":1180591620717411303424}'
+    assert codec.dumps({"s": "\ud800"}) == '{"s":"\ud800"}'  # kept as the standard library keeps it
+    assert codec.dumps({"x": float("nan")}) == '{"x":null}'
+    wire = codec.dumps_bytes({"s": "\ud800", "big": 2**70, "inf": float("inf")})
+    assert json.loads(wire.decode("utf-8")) == {"s": "\ud800", "big": 2**70, "inf": None}  # valid UTF-8 JSON
+
+
 def test_cursors_round_trip_and_reject_junk() -> None:
     cursor = codec.encode_cursor("2026-01-01T00:00:00.000000Z", "run-1")
     assert codec.decode_cursor(cursor, 2) == ["2026-01-01T00:00:00.000000Z", "run-1"]
