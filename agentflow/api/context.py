@@ -79,6 +79,10 @@ class ApiContext:
 
         #: Runs answered as JSON that are still going (see :class:`~agentflow.api.running.InFlight`).
         self.in_flight = InFlight()
+        from agentflow.api.history import HistoryWriter
+
+        #: Finished runs' history rows, written in groups (see :mod:`agentflow.api.history`).
+        self.history = HistoryWriter(self)
 
     # -- configuration -------------------------------------------------------------------
 

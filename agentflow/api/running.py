@@ -105,8 +105,7 @@ class RunRecorder:
         if meta.get("breakpoints") is not None and self._started is None:
             return  # a debug run recorded itself (again below if a "running" row may have come after)
         try:
-            await self.ctx.call(self.ctx.store.record_run, final, user=self.user, input=self.input,
-                                workflow_version=self.version)
+            await self.ctx.history.record(final, user=self.user, input=self.input, workflow_version=self.version)
         except Exception as exc:
             log.warning("could not record run %s: %s", self.run_id, getattr(exc, "message", exc))
 

@@ -142,6 +142,15 @@ class Store(ABC):
         first ``started_at``, so the history does not reorder.
         """
 
+    def record_runs(self, runs: Sequence[JSONDict]) -> list[str]:
+        """Several runs (``{"state", "user", "input", "workflow_version"}`` each) in one
+        transaction where the backend can; returns their ids."""
+        return [
+            self.record_run(r["state"], user=r.get("user"), input=r.get("input"),
+                            workflow_version=r.get("workflow_version"))
+            for r in runs
+        ]
+
     @abstractmethod
     def get_run(self, run_id: str) -> JSONDict:
         """``{run_id, workflow_id, workflow_version, status, input, final_state, trace, tokens,

@@ -62,6 +62,26 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_RUN_UPSERT = (
+    "INSERT INTO af_runs (run_id, workflow_id, workflow_version, status, user_name, "
+    "started_at, ended_at, recorded_at, total_runtime_ms, tokens_prompt, "
+    "tokens_completion, tokens_total, cost_usd, error, input, trace, final_state) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (run_id) DO UPDATE SET "
+    "workflow_id = COALESCE(excluded.workflow_id, af_runs.workflow_id), "
+    "workflow_version = COALESCE(excluded.workflow_version, af_runs.workflow_version), "
+    "status = excluded.status, "
+    "user_name = COALESCE(excluded.user_name, af_runs.user_name), "
+    "ended_at = excluded.ended_at, recorded_at = excluded.recorded_at, "
+    "total_runtime_ms = excluded.total_runtime_ms, "
+    "tokens_prompt = excluded.tokens_prompt, "
+    "tokens_completion = excluded.tokens_completion, "
+    "tokens_total = excluded.tokens_total, cost_usd = excluded.cost_usd, "
+    "error = excluded.error, input = COALESCE(excluded.input, af_runs.input), "
+    "trace = excluded.trace, final_state = excluded.final_state"
+)
+
+
 class RunsMixin(SQLCore):
     def record_run(
         self,
@@ -71,6 +91,31 @@ class RunsMixin(SQLCore):
         input: dict[str, Any] | None = None,
         workflow_version: int | None = None,
     ) -> str:
+        params = self._run_params(state, user=user, input=input, workflow_version=workflow_version)
+        with self._write() as tx:
+            tx.run(_RUN_UPSERT, params)
+        log.debug("recorded run %s (%s)", params[0], params[3])
+        return params[0]
+
+    def record_runs(self, runs: Sequence[dict[str, Any]]) -> list[str]:
+        """Several runs in one transaction (``{"state", "user", "input", "workflow_version"}``
+        each): a server answering many runs a second pays one commit, and another process
+        one cache refresh, per group instead of per run. All or none are recorded."""
+        rows = [
+            self._run_params(r["state"], user=r.get("user"), input=r.get("input"),
+                             workflow_version=r.get("workflow_version"))
+            for r in runs
+        ]
+        if rows:
+            with self._write() as tx:
+                for params in rows:
+                    tx.run(_RUN_UPSERT, params)
+        return [params[0] for params in rows]
+
+    @staticmethod
+    def _run_params(
+        state: dict[str, Any], *, user: str | None, input: dict[str, Any] | None, workflow_version: int | None
+    ) -> tuple[Any, ...]:
         meta = state.get("metadata") if isinstance(state, dict) else None
         run_id = meta.get("run_id") if isinstance(meta, dict) else None
         if not isinstance(run_id, str) or not run_id or not isinstance(meta, dict):
@@ -106,28 +151,7 @@ class RunsMixin(SQLCore):
             codec.dumps(trace),
             codec.dumps(state),
         )
-        with self._write() as tx:
-            tx.run(
-                "INSERT INTO af_runs (run_id, workflow_id, workflow_version, status, user_name, "
-                "started_at, ended_at, recorded_at, total_runtime_ms, tokens_prompt, "
-                "tokens_completion, tokens_total, cost_usd, error, input, trace, final_state) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (run_id) DO UPDATE SET "
-                "workflow_id = COALESCE(excluded.workflow_id, af_runs.workflow_id), "
-                "workflow_version = COALESCE(excluded.workflow_version, af_runs.workflow_version), "
-                "status = excluded.status, "
-                "user_name = COALESCE(excluded.user_name, af_runs.user_name), "
-                "ended_at = excluded.ended_at, recorded_at = excluded.recorded_at, "
-                "total_runtime_ms = excluded.total_runtime_ms, "
-                "tokens_prompt = excluded.tokens_prompt, "
-                "tokens_completion = excluded.tokens_completion, "
-                "tokens_total = excluded.tokens_total, cost_usd = excluded.cost_usd, "
-                "error = excluded.error, input = COALESCE(excluded.input, af_runs.input), "
-                "trace = excluded.trace, final_state = excluded.final_state",
-                params,
-            )
-        log.debug("recorded run %s (%s)", meta["run_id"], status)
-        return meta["run_id"]
+        return params
 
     def get_run(self, run_id: str, *, include_state: bool = True) -> dict[str, Any]:
         """The stored run; ``include_state=False`` skips parsing a possibly huge final state."""

@@ -43,6 +43,9 @@ class _BrokenStore:
     def record_run(self, *a: Any, **k: Any) -> None:
         raise RuntimeError("disk full")
 
+    def record_runs(self, *a: Any, **k: Any) -> None:
+        raise RuntimeError("disk full")
+
     def cancel_requests(self, ids: Any) -> set[str]:
         return set()
 
@@ -55,6 +58,48 @@ async def test_recording_problems_are_logged_not_raised(caplog: pytest.LogCaptur
     await rec.end(None, ExecutionError("boom"))
     assert "could not record the start of run r1" in caplog.text
     assert "could not record run r1" in caplog.text
+
+
+class _CountingStore:
+    """A real store that counts the groups of run-history rows written to it."""
+
+    def __init__(self, inner: Store, refuse: str | None = None) -> None:
+        self.inner, self.refuse, self.groups = inner, refuse, []
+        self.backend, self.workspace_key = inner.backend, inner.workspace_key
+
+    def record_runs(self, rows: list[dict[str, Any]]) -> list[str]:
+        self.groups.append([r["state"]["metadata"]["run_id"] for r in rows])
+        if any(r["state"]["metadata"]["run_id"] == self.refuse for r in rows):
+            raise RuntimeError("refused")
+        return self.inner.record_runs(rows)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def _final(run_id: str) -> dict[str, Any]:
+    return {"user_input": "x", "metadata": {"run_id": run_id, "workflow_id": "wf", "status": "succeeded"}}
+
+
+async def test_runs_ending_together_share_one_history_write() -> None:
+    store = _CountingStore(default_store())
+    ctx = ApiContext(store)  # type: ignore[arg-type]
+    await asyncio.gather(*(ctx.history.record(_final(f"t{i}"), user="u", input=None, workflow_version=None)
+                           for i in range(5)))
+    assert store.groups == [[f"t{i}" for i in range(5)]]
+    assert [store.get_run(f"t{i}")["user"] for i in range(5)] == ["u"] * 5
+
+
+async def test_a_bad_row_in_a_group_loses_only_itself() -> None:
+    store = _CountingStore(default_store(), refuse="b1")
+    ctx = ApiContext(store)  # type: ignore[arg-type]
+    results = await asyncio.gather(
+        *(ctx.history.record(_final(f"b{i}"), user=None, input=None, workflow_version=None) for i in range(3)),
+        return_exceptions=True,
+    )
+    assert results[0] is None and results[2] is None and isinstance(results[1], RuntimeError)
+    assert store.groups[0] == ["b0", "b1", "b2"] and sorted(store.groups[1:]) == [["b0"], ["b1"], ["b2"]]
+    assert store.get_run("b0") and store.get_run("b2")
 
 
 async def test_a_quiet_stream_sends_keep_alives_and_a_broken_run_ends_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -87,6 +87,19 @@ def test_invalid_states_are_refused(store: Store) -> None:
         store.record_run(final_state("x", started_at="yesterday"))
 
 
+def test_several_runs_are_recorded_in_one_go_all_or_none(store: Store) -> None:
+    rows = [{"state": final_state(f"g{i}", minute=i), "user": "ann", "workflow_version": 2} for i in range(3)]
+    assert store.record_runs(rows) == ["g0", "g1", "g2"]
+    got = store.get_run("g1")
+    assert got["user"] == "ann" and got["workflow_version"] == 2 and got["status"] == "succeeded"
+    bad = [{"state": final_state("h0")}, {"state": final_state("h1", status="weird")}]
+    with pytest.raises(ValidationError, match=r"metadata\.status"):
+        store.record_runs(bad)
+    with pytest.raises(NotFoundError):
+        store.get_run("h0")  # the group was refused whole
+    assert store.record_runs([]) == []
+
+
 def test_pages_newest_first_without_gaps_or_repeats(store: Store) -> None:
     for i in range(23):
         store.record_run(final_state(f"r{i:02d}", minute=i % 7))  # equal start times too
