@@ -153,6 +153,17 @@ class ApiContext:
         spec = self._specs.get(self._key(saved))
         return spec if spec is not None else self._validate_saved(saved)
 
+    async def find_spec(self, workflow_id: str, version: int | None = None) -> tuple[dict[str, Any], WorkflowSpec]:
+        """The stored version (latest by default) and its validated spec. The version is
+        looked up without its document first: a run of a version this process has already
+        validated reads and parses no document."""
+        saved = await self.call(self.store.get_workflow, workflow_id, version, document=False)
+        spec = self._specs.get(self._key(saved))
+        if spec is None:
+            saved = await self.call(self.store.get_workflow, workflow_id, saved["version"])
+            spec = await self.load_spec(saved)
+        return saved, spec
+
     async def load_spec(self, saved: dict[str, Any]) -> WorkflowSpec:
         """:meth:`saved_spec` for async routes: a cache miss on a remote store validates in a
         thread (resolving registered sources and queues queries the store)."""

@@ -50,9 +50,10 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def get_workflow(self, workflow_id: str, version: int | None = None) -> JSONDict:
+    def get_workflow(self, workflow_id: str, version: int | None = None, *, document: bool = True) -> JSONDict:
         """``{"id", "version", "document", "message", "created_at", "author"}``, latest by
-        default; NotFoundError for an unknown id or version."""
+        default; NotFoundError for an unknown id or version. ``document=False`` leaves the
+        document out (``None``): enough to look a validated version up in a cache."""
 
     @abstractmethod
     def list_workflows(self, limit: int = 100, offset: int = 0) -> list[JSONDict]:

@@ -196,19 +196,20 @@ class WorkflowsMixin(SQLCore):
             )
         return int(row["id"]) if row else 0
 
-    def _version_row(self, wf_id: str, version: int | None) -> dict[str, Any]:
+    def _version_row(self, wf_id: str, version: int | None, document: bool = True) -> dict[str, Any]:
+        doc = "v.document" if document else "NULL AS document"
         with self._read() as tx:
             if version is None:
                 row = tx.one(
-                    "SELECT v.workflow_id, v.version, v.message, v.author, v.created_at, "
-                    "v.document FROM af_workflows w JOIN af_workflow_versions v "
+                    f"SELECT v.workflow_id, v.version, v.message, v.author, v.created_at, {doc} "
+                    "FROM af_workflows w JOIN af_workflow_versions v "
                     "ON v.workflow_id = w.id AND v.version = w.latest_version WHERE w.id = ?",
                     (wf_id,),
                 )
             else:
                 row = tx.one(
-                    "SELECT workflow_id, version, message, author, created_at, document "
-                    "FROM af_workflow_versions WHERE workflow_id = ? AND version = ?",
+                    f"SELECT v.workflow_id, v.version, v.message, v.author, v.created_at, {doc} "
+                    "FROM af_workflow_versions v WHERE v.workflow_id = ? AND v.version = ?",
                     (wf_id, int(version)),
                 )
         if row is None:
@@ -218,12 +219,14 @@ class WorkflowsMixin(SQLCore):
             raise NotFoundError(f'workflow "{wf_id}" has no version {version} (latest is {latest})')
         return row
 
-    def get_workflow(self, workflow_id: str, version: int | None = None) -> dict[str, Any]:
-        row = self._version_row(workflow_id, version)
+    def get_workflow(
+        self, workflow_id: str, version: int | None = None, *, document: bool = True
+    ) -> dict[str, Any]:
+        row = self._version_row(workflow_id, version, document)
         return {
             "id": row["workflow_id"],
             "version": int(row["version"]),
-            "document": json.loads(row["document"]),
+            "document": json.loads(row["document"]) if document else None,
             "message": row["message"],
             "created_at": codec.iso(row["created_at"]),
             "author": row["author"],

@@ -216,3 +216,12 @@ def test_two_processes_saving_on_one_base_exactly_one_wins(store: Store, store_u
     assert json.loads(results[loser])["latest_version"] == 2
     assert store.get_workflow("triage")["document"]["name"] == winner
     assert [d["document"]["name"] for d in store.list_drafts("triage")] == [loser]
+
+
+def test_a_version_can_be_read_without_its_document(store: Store) -> None:
+    store.save_workflow({"id": "lean", "nodes": [], "edges": []}, author="ann")
+    full = store.get_workflow("lean")
+    lean = store.get_workflow("lean", document=False)
+    assert lean["document"] is None and full["document"]["id"] == "lean"
+    assert {k: v for k, v in lean.items() if k != "document"} == {k: v for k, v in full.items() if k != "document"}
+    assert store.get_workflow("lean", 1, document=False)["version"] == 1

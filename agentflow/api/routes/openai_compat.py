@@ -150,8 +150,7 @@ class _Chunks:
 )
 async def chat_completions(ctx: Context, body: ChatRequest, who: Principal = need("run")) -> Response:
     """Run the workflow ``model`` names on the conversation; answer as OpenAI's chat API does."""
-    saved = await ctx.call(ctx.store.get_workflow, body.model)
-    spec = await ctx.load_spec(saved)
+    saved, spec = await ctx.find_spec(body.model)
     user_input, history = body.split()
     state: dict[str, Any] = {"user_input": user_input}
     if history:
