@@ -102,6 +102,23 @@ def test_fifo_schedule_never_exceeds_any_window(
     assert all(e <= tok_cap for e in estimates)
 
 
+def grant_next(log: SlidingLog, now: int, paced: bool = False) -> int:
+    """Admit the next call that asks at ``now`` (a saturated caller); returns its time."""
+    log.advance(now)
+    t = log.earliest(now, 0, paced=paced)[0]
+    log.advance(t)
+    log.admit(t, 0)
+    return t
+
+
+def replay(log: SlidingLog, before: list[int]) -> int:
+    """Callers asking at ``before`` (ms, any order), each as soon as allowed; the last grant."""
+    prev = 0
+    for at in sorted(before):
+        prev = grant_next(log, max(at * MS, prev))
+    return prev
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     before=st.lists(st.integers(0, 2_000), max_size=40),
@@ -113,22 +130,13 @@ def test_estimate_matches_back_to_back_grants(before: list[int], cap: int, lengt
     """The k-th next grant time predicted for max_wait_s is the one a saturated run gets."""
     lim = calls_limit(cap, length * MS)
     log = SlidingLog((lim,))
-    prev = 0
-    for at in sorted(before):
-        now = max(at * MS, prev)
-        log.advance(now)
-        prev = log.earliest(now, 0)[0]
-        log.advance(prev)
-        log.admit(prev, 0)
+    prev = replay(log, before)
     now = prev + 7 * MS
     log.advance(now)
     predicted = log.estimate(now, k, 0)
     t = now
     for _ in range(k):
-        log.advance(t)
-        t = log.earliest(t, 0)[0]
-        log.advance(t)
-        log.admit(t, 0)
+        t = grant_next(log, t)
     assert predicted == t
 
 
@@ -151,13 +159,7 @@ def test_paced_estimate_matches_paced_grants(
     if second:
         limits.append(calls_limit(cap * 3, length * 4 * MS))
     log = SlidingLog(tuple(limits))
-    prev = 0
-    for at in sorted(before):
-        now = max(at * MS, prev)
-        log.advance(now)
-        prev = log.earliest(now, 0)[0]
-        log.advance(prev)
-        log.admit(prev, 0)
+    prev = replay(log, before)
     now = prev + gap * MS
     log.advance(now)
     predicted = log.estimate(now, k, 0, paced=True)
@@ -166,10 +168,7 @@ def test_paced_estimate_matches_paced_grants(
     t = now
     times = []
     for _ in range(k):
-        log.advance(t)
-        t = log.earliest(t, 0, paced=True)[0]
-        log.advance(t)
-        log.admit(t, 0)
+        t = grant_next(log, t, paced=True)
         times.append(t)
     assert predicted == t if not second else predicted <= t
     last = prev if before else None
