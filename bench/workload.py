@@ -17,8 +17,8 @@ from typing import Any, TypedDict
 from langgraph.graph import END, START, StateGraph
 
 
-def six_doc(workflow_id: str = "fleet-six", latency_ms: int = 50) -> dict[str, Any]:
-    """The workflow document."""
+def six_doc(workflow_id: str = "fleet-six", latency_ms: float = 50) -> dict[str, Any]:
+    """The workflow document (the batch tests use it too, with their own latency)."""
     return {
         "id": workflow_id,
         "sources": [{"id": "model", "kind": "llm", "provider": "echo", "config": {"latency_ms": latency_ms}}],

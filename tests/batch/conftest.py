@@ -22,31 +22,14 @@ from typing import Any
 
 import pytest
 
+from bench.workload import six_doc as bench_six_doc
 from tests.conftest import PG_DSN, REDIS_URL, ROOT, _need, schema_url
 from tests.servers import OpenAICompatServer, RecordedRequest, Reply
 
 
 def six_doc(latency_ms: float = 0, wid: str = "six") -> dict[str, Any]:
-    """The benchmark's shape: 6 nodes, two llm calls (echo, offline)."""
-    return {
-        "id": wid,
-        "sources": [{"id": "model", "kind": "llm", "provider": "echo", "config": {"latency_ms": latency_ms}}],
-        "nodes": [
-            {"id": "input", "type": "input"},
-            {"id": "router", "type": "router"},
-            {"id": "draft", "type": "llm", "source": "model", "config": {"prompt": "{user_input}", "output_key": "draft"}},
-            {"id": "answer", "type": "llm", "source": "model", "config": {"prompt": "{draft}"}},
-            {"id": "agg", "type": "aggregator", "config": {"fields": {"text": "text_result"}}},
-            {"id": "done", "type": "aggregator", "config": {"fields": {"final": "final_output"}, "output_key": "result"}},
-        ],
-        "edges": [
-            {"from": "input", "to": "router"},
-            {"from": "router", "to": "draft", "when": "*"},
-            {"from": "draft", "to": "answer"},
-            {"from": "answer", "to": "agg"},
-            {"from": "agg", "to": "done"},
-        ],
-    }
+    """The benchmarks' six-node workflow (bench/workload.py): two llm calls (echo, offline)."""
+    return bench_six_doc(wid, latency_ms)
 
 
 def openai_doc(base_url: str, queue_id: str, rate: float = 20, wid: str = "paced") -> dict[str, Any]:
