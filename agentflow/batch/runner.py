@@ -187,7 +187,7 @@ class Runner:
         """Whether a Celery chunk of this batch keeps ``concurrency`` rows in flight by
         leasing pending rows as its own finish. Only when no node waits on a queue: rows
         bound by latency and CPU then overlap their waits instead of running in lockstep,
-        chunk after chunk (measured: 2 workers went from 1.7x to about 1.15x the wall time
+        chunk after chunk (measured: 2 workers went from 1.7x to 1.07-1.11x the wall time
         of two plain processes, bench/batch.py). A queue sets the pace by itself; there, a
         chunk that took more rows would only hold them from other workers and from a
         cancel, and would spend an idle queue's burst all at once, harder to keep within
