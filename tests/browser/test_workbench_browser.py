@@ -188,6 +188,14 @@ def _idle(page, timeout: float = 30_000) -> None:
     page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout)
 
 
+def _status_is(page, status: str) -> None:
+    """The run's status metric reads ``status`` (waiting for it: the answer's streamed text
+    can show before the run's last rerun draws the status)."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_test_id("stMetricValue").first).to_have_text(status, timeout=30_000)
+
+
 def _go(page, title: str, expect: str) -> None:
     page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
     page.get_by_text(expect).first.wait_for(timeout=30_000)
@@ -363,7 +371,7 @@ def test_sign_in_create_graph_run_and_every_page(server: str) -> None:
                 assert main.locator("p", has_text=node).count() >= 1, node
             assert page.get_by_text("intent image").count() >= 1
             assert page.locator('[data-testid="stImage"] img').count() >= 1  # the drawn fox
-            assert page.get_by_test_id("stMetricValue").first.inner_text() == "succeeded"
+            _status_is(page, "succeeded")
             _shot(page, "04-run")
 
             # A text run too: the llm step streams its answer.
@@ -435,7 +443,7 @@ def _update_doc_screenshots() -> None:
 def test_debug_a_run_breakpoint_edit_resume_and_step(server: str) -> None:
     """Set a breakpoint on the Run page, run the triage demo, see the pause and the state,
     edit a value, resume and see the changed result; then step through a run node by node."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     wf = "triage-demo"
     with sync_playwright() as pw:
@@ -466,7 +474,7 @@ def test_debug_a_run_breakpoint_edit_resume_and_step(server: str) -> None:
             panel = page.locator(".st-key-run_dbg_panel")
             assert panel.locator('mark[data-key="intent"]').inner_text().strip().startswith('"intent": "text"')
             assert panel.get_by_text("changed by router").count() == 1
-            assert page.get_by_test_id("stMetricValue").first.inner_text() == "interrupted"
+            _status_is(page, "interrupted")
             _shot(page, "09-debug-paused")
 
             # Edit a value, resume, and the result follows the edit.
@@ -481,8 +489,7 @@ def test_debug_a_run_breakpoint_edit_resume_and_step(server: str) -> None:
             page.get_by_text("You asked: what is an owl").first.wait_for(timeout=60_000)
             page.get_by_text("Timeline").first.wait_for(timeout=60_000)
             _idle(page)
-            # the answer's text can show (streamed) before the run's final rerun draws its status
-            expect(page.get_by_test_id("stMetricValue").first).to_have_text("succeeded", timeout=30_000)
+            _status_is(page, "succeeded")
             assert page.get_by_text("state edited: user_input").count() >= 1
             assert page.locator(".st-key-run_dbg_panel").count() == 0
             _shot(page, "10-debug-resumed")
@@ -503,7 +510,7 @@ def test_debug_a_run_breakpoint_edit_resume_and_step(server: str) -> None:
             page.get_by_text("You asked: tell me").first.wait_for(timeout=60_000)
             page.get_by_text("Timeline").first.wait_for(timeout=60_000)
             _idle(page)
-            assert page.get_by_test_id("stMetricValue").first.inner_text() == "succeeded"
+            _status_is(page, "succeeded")
             # Drawn after the final output, in the same rerun: wait for it (a loaded machine).
             page.get_by_text("Time travel: checkpoints of this run").wait_for(timeout=30_000)
             assert page.get_by_text("Time travel: checkpoints of this run").count() == 1
