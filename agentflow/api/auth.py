@@ -47,21 +47,20 @@ async def context(request: Request) -> ApiContext:
 Context = Annotated[ApiContext, Depends(context)]
 
 
-def _bearer_token(request: Request) -> str | None:
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+def _bearer_token(authorization: str) -> str | None:
+    scheme, _, value = authorization.partition(" ")
     value = value.strip()
     return value if scheme.lower() == "bearer" and value else None
 
 
-async def principal(request: Request) -> Principal:
-    """The caller, from ``Authorization: Bearer <token>``; 401 when there is none or it is refused."""
-    token = _bearer_token(request)
+async def caller(ctx: ApiContext, authorization: str) -> Principal:
+    """Who sends ``Authorization: <authorization>``; 401 when nobody or refused."""
+    token = _bearer_token(authorization)
     if not token:
         raise AuthenticationError(
             "this route needs Authorization: Bearer <token>: a session token from POST /auth/token "
             "or an API key from `python -m agentflow tokens create`"
         )
-    ctx: ApiContext = request.app.state.agentflow
     store = ctx.store
     if tokens.is_api_key(token):
         who = await ctx.call(store.verify_api_key, token)
@@ -69,6 +68,11 @@ async def principal(request: Request) -> Principal:
             raise AuthenticationError("the API key is not valid: unknown, revoked or expired")
         return who
     return await ctx.call(tokens.verify, token, store=store)
+
+
+async def principal(request: Request) -> Principal:
+    """The caller, from ``Authorization: Bearer <token>``; 401 when there is none or it is refused."""
+    return await caller(request.app.state.agentflow, request.headers.get("authorization", ""))
 
 
 Caller = Annotated[Principal, Depends(principal)]

@@ -127,11 +127,16 @@ def error_response(exc: AgentFlowError, path: str = "") -> JSONResponse:
 # -- handlers --------------------------------------------------------------------------------
 
 
+def answer_error(exc: AgentFlowError, method: str, path: str) -> JSONResponse:
+    """The answer for ``exc`` raised by ``method path``; a server-side failure is logged."""
+    if status_of(exc) >= 500:
+        log.warning("%s %s answered %s: %s", method, path, exc.error_type, exc.message)
+    return error_response(exc, path)
+
+
 async def _agentflow_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AgentFlowError)
-    if status_of(exc) >= 500:
-        log.warning("%s %s answered %s: %s", request.method, request.url.path, exc.error_type, exc.message)
-    return error_response(exc, request.url.path)
+    return answer_error(exc, request.method, request.url.path)
 
 
 def _http_error_class(status: int) -> type[AgentFlowError]:

@@ -20,6 +20,7 @@ from agentflow import __version__
 from agentflow.api.auth import declare_security
 from agentflow.api.context import ApiContext
 from agentflow.api.errors import CatchAll, RequestLimits, install_handlers
+from agentflow.api.fast_runs import RunFastPath
 from agentflow.settings import Settings
 from agentflow.store.base import Store
 
@@ -50,9 +51,10 @@ OpenAI-compatible routes) OpenAI's `{"error": {...}}`.
 """
 
 
-def create_app(store: Store | None = None, settings: Settings | None = None) -> FastAPI:
+def create_app(store: Store | None = None, settings: Settings | None = None, *, fast_runs: bool = True) -> FastAPI:
     """An app over ``store`` (default: ``AGENTFLOW_DB_URL``'s, opened on first use) with
-    ``settings`` (default: the environment's, read now)."""
+    ``settings`` (default: the environment's, read now). ``fast_runs=False`` serves runs of
+    saved workflows through their FastAPI route only (:mod:`agentflow.api.fast_runs`)."""
     ctx = ApiContext(store, settings)
 
     @asynccontextmanager
@@ -80,6 +82,8 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
     )
     app.state.agentflow = ctx
     install_handlers(app)
+    if fast_runs:
+        app.add_middleware(RunFastPath, ctx=ctx)
     app.add_middleware(
         RequestLimits, max_bytes=ctx.settings.max_body_bytes, upload_max_bytes=ctx.settings.max_upload_bytes
     )

@@ -23,9 +23,11 @@ from fastapi import Request
 from starlette.responses import Response, StreamingResponse
 
 from agentflow.api.context import ApiContext
+from agentflow.api.requests import RunRequest
 from agentflow.errors import AgentFlowError
 from agentflow.runtime.context import new_run_id
 from agentflow.runtime.executor import arun_workflow, astream_workflow
+from agentflow.security.principal import Principal
 from agentflow.spec.models import WorkflowSpec
 from agentflow.store import codec
 
@@ -178,6 +180,19 @@ async def run_to_end(
         ctx.in_flight.remove(recorder)
     ctx.record_later(run_id, recorder.end(final))
     return final
+
+
+async def run_saved(
+    ctx: ApiContext, who: Principal, workflow_id: str, body: RunRequest, version: int | None, *, events: bool
+) -> Response:
+    """``POST /api/v1/workflows/{id}/runs``: run the saved workflow (``body.version``, else
+    ``version``, else the latest) for ``who``; its final state as JSON, or its live events.
+    The route and its fast path (:mod:`agentflow.api.fast_runs`) both answer with this."""
+    saved, spec = await ctx.find_spec(workflow_id, body.version or version)
+    kw = {"user": who.name, "version": saved["version"], "subqueue": body.subqueue, "breakpoints": body.breakpoints}
+    if events:
+        return event_stream(await start_stream(ctx, spec, body.initial_state(), **kw))
+    return json_answer(await run_to_end(ctx, spec, body.initial_state(), **kw))
 
 
 class _Sink:

@@ -125,8 +125,4 @@ async def run_workflow(
     answer its final state; a failed run answers its error, whose ``details`` hold its
     ``run_id`` and partial ``trace``. Recorded in the run history with the caller as user.
     With ``Accept: text/event-stream``, answers the live events as they happen instead."""
-    saved, spec = await ctx.find_spec(workflow_id, body.version or version)
-    kw = {"user": who.name, "version": saved["version"], "subqueue": body.subqueue, "breakpoints": body.breakpoints}
-    if running.wants_events(request):
-        return running.event_stream(await running.start_stream(ctx, spec, body.initial_state(), **kw))
-    return running.json_answer(await running.run_to_end(ctx, spec, body.initial_state(), **kw))
+    return await running.run_saved(ctx, who, workflow_id, body, version, events=running.wants_events(request))
