@@ -107,7 +107,7 @@ def declare_security(app: FastAPI) -> None:
     from fastapi.encoders import jsonable_encoder
     from fastapi.routing import APIRoute
 
-    from agentflow.api.errors import _routes
+    from agentflow.api.errors import flat_routes
 
     generate = app.openapi
 
@@ -119,7 +119,7 @@ def declare_security(app: FastAPI) -> None:
         for scheme in (oauth2, bearer):
             schemes[scheme.scheme_name] = jsonable_encoder(scheme.model, by_alias=True, exclude_none=True)
         requirement = [{oauth2.scheme_name: []}, {bearer.scheme_name: []}]
-        for route in _routes(app.router.routes):
+        for route in flat_routes(app.router.routes):
             if isinstance(route, APIRoute) and _needs_auth(route.dependant):
                 for method in route.methods:
                     operation = schema["paths"].get(route.path_format, {}).get(method.lower())

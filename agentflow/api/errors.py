@@ -169,11 +169,12 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(err, path)
 
 
-def _routes(routes: Any) -> Any:
+def flat_routes(routes: Any) -> Any:
+    """Every route of ``routes``, those of included routers too (FastAPI includes them whole)."""
     for route in routes:
         inner = getattr(route, "original_router", None)  # a router included as a whole
         if inner is not None:
-            yield from _routes(inner.routes)
+            yield from flat_routes(inner.routes)
         elif hasattr(route, "path_regex"):
             yield route
 
@@ -182,7 +183,7 @@ def _allowed(request: Request) -> str:
     """Every method some route serves at this path (Starlette names only the first route's)."""
     path = request.url.path
     methods: set[str] = set()
-    for route in _routes(request.app.router.routes):
+    for route in flat_routes(request.app.router.routes):
         if route.path_regex.match(path):
             methods |= set(getattr(route, "methods", None) or ())
     return ", ".join(sorted(methods))

@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from bench.api import stop as stop_process  # terminate, kill 30 s later, reap
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -87,13 +89,8 @@ class Serve:
         raise RuntimeError(f"serve did not answer /health in {timeout} s:\n{self.output()}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
