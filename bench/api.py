@@ -337,7 +337,8 @@ def bench_postgres(dsn: str, doc: dict[str, Any], env: dict[str, str], log: Path
         "",
         "On Postgres every store call (the key check, the workflow read, the run-history write) goes "
         "through the thread pool, so that a database that stops answering cannot stall the event loop; "
-        "on this 2-core machine those hops, not Postgres, cost most of the difference.",
+        "a read is one round trip to the server, a write a transaction (BEGIN, its statements, COMMIT), "
+        "and the server's own CPU (not counted above) shares the same 2 cores.",
         "",
     ]
 

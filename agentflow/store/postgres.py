@@ -1,7 +1,8 @@
 """The shared backend: Postgres through psycopg 3 and a connection pool.
 
 Every workbench, API and worker process pointed at the same ``AGENTFLOW_DB_URL`` sees the
-same workflows, secrets and runs. Transactions run at READ COMMITTED; the one
+same workflows, secrets and runs. Writes run in transactions at READ COMMITTED, reads as
+plain autocommit statements (:func:`_check_if_idle` says why); the one
 read-then-write that must not interleave (the next workflow version) locks the workflow's
 row with ``FOR UPDATE``. Schema changes are serialised across processes with advisory locks.
 The LangGraph saver gets its own pool, configured as its documentation requires
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from functools import lru_cache
@@ -41,6 +43,27 @@ def _fast_commits(conn: Any) -> None:
     the *workbench* restarting, which asynchronous commit still guarantees. (No connection
     check on checkout either: it cost one more round trip per checkpoint.)"""
     conn.execute("SET synchronous_commit = off")
+
+
+#: A pooled connection idle longer than this is checked (one round trip) before use.
+CHECK_IDLE_S = 2.0
+
+
+def _check_if_idle(conn: psycopg.Connection[Any]) -> None:
+    """The pool's check on checkout, for connections that have been idle a while.
+
+    A store call is a handful of round trips to the server, and each one counts: a read ran
+    BEGIN, the query and COMMIT, after a ``SELECT 1`` that checked the connection, four
+    round trips for one answer. Now the pool's connections are in autocommit mode and only
+    writes open a transaction block; a read is its statements alone, which at READ COMMITTED
+    (every statement sees what was committed when it began, inside a block or not) reads
+    what it read before. And a connection is checked only when it has been idle for
+    :data:`CHECK_IDLE_S`: a server restart is found on the first checkout after it, while a
+    busy process, whose connections were used a moment ago, does not pay the check on every
+    call. (Measured by bench/api.py on the local Postgres: see BENCHMARKS.md.)
+    """
+    if time.monotonic() - getattr(conn, "_agentflow_used_at", 0.0) > CHECK_IDLE_S:
+        ConnectionPool.check_connection(conn)
 
 
 def postgres_url(url: str) -> str:
@@ -115,8 +138,8 @@ class PostgresStore(SQLStore):
             self.url,
             min_size=min_size,
             max_size=max_size,
-            kwargs={"row_factory": dict_row},
-            check=ConnectionPool.check_connection,
+            kwargs={"row_factory": dict_row, "autocommit": True},
+            check=_check_if_idle,
             name="agentflow-store",
             open=False,
         )
@@ -132,8 +155,18 @@ class PostgresStore(SQLStore):
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[_PgTx]:
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            yield _PgTx(cur)
+        """Writes in a transaction block; reads without one (see :func:`_check_if_idle`
+        for why that is the same thing here)."""
+        with self._pool.connection() as conn:
+            try:
+                if write:
+                    with conn.transaction(), conn.cursor() as cur:
+                        yield _PgTx(cur)
+                else:
+                    with conn.cursor() as cur:
+                        yield _PgTx(cur)
+            finally:
+                conn._agentflow_used_at = time.monotonic()  # type: ignore[attr-defined]
 
     def _lock_schema(self, tx: Tx) -> None:
         tx.run("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
