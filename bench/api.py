@@ -472,7 +472,7 @@ def main() -> None:
         "totals, the run's log line), then what the API does and the floor does not: the API-key and "
         "saved-workflow reads and the run-history write (SQLite, on the event loop). FastAPI's routing and "
         "dependency solving are not on this path: a well-formed JSON run is served by the route's fast path "
-        "(`agentflow/api/fast_runs.py`), which took 0.45 ms of server CPU off each run. The floor's router "
+        "(`agentflow/api/fast_runs.py`), which took about 0.4 ms of CPU off each run (bench/api_asgi.py). The floor's router "
         "decision runs in LangGraph's executor thread (a plain-function conditional edge), which a second core "
         "absorbs; with 2 workers on one SQLite file, each API process also reads again the pages the other "
         "wrote.",

@@ -1,12 +1,12 @@
 """The hot route without the framework's per-request machinery: a run of a saved workflow.
 
 ``POST /api/v1/workflows/{id}/runs`` is what programs call all day; every other route is
-called by people. Through FastAPI a run paid about 0.5 ms of server CPU before and around
+called by people. Through FastAPI a run paid about 0.4 ms of CPU before and around
 the run itself (routing over every route, the middleware stack, solving four dependencies,
 validating path, query and body as separate fields), more than the run's own bookkeeping;
-measured in-process over ASGI, that was the largest share of what the API added to a bare
-FastAPI endpoint (0.73 ms of server CPU per run; 0.28 ms with this; docs/architecture.md,
-decision 17).
+measured in-process over ASGI (``bench/api_asgi.py``), that was the largest share of what
+the API added to a bare FastAPI endpoint (0.68-0.70 ms of CPU per run; 0.30-0.31 ms with
+this; docs/architecture.md, decision 17).
 
 :class:`RunFastPath` answers the **well-formed** call itself, with the same parts the route
 uses: the body validated by the same :class:`~agentflow.api.requests.RunRequest`, the
