@@ -343,6 +343,17 @@ def bench_postgres(dsn: str, doc: dict[str, Any], env: dict[str, str], log: Path
     ]
 
 
+def saved_workflow(store: Any) -> tuple[dict[str, Any], str]:
+    """The benchmarked workflow (``examples/triage.json``, simulated latencies 0) saved in
+    ``store``, and an editor's API key for it."""
+    doc = json.loads((ROOT / "examples" / "triage.json").read_text())
+    for src in doc["sources"]:
+        if "latency_ms" in src["config"]:
+            src["config"]["latency_ms"] = 0
+    store.save_workflow(doc, author="bench")
+    return doc, store.create_token("bench", "editor")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
@@ -364,13 +375,8 @@ def main() -> None:
     from agentflow import validate_workflow
     from agentflow.store import default_store
 
-    doc = json.loads((ROOT / "examples" / "triage.json").read_text())
-    for src in doc["sources"]:
-        if "latency_ms" in src["config"]:
-            src["config"]["latency_ms"] = 0
     store = default_store()
-    store.save_workflow(doc, author="bench")
-    token = store.create_token("bench", "editor")
+    doc, token = saved_workflow(store)
     spec = validate_workflow(doc, workspace=store)
 
     host = "127.0.0.1"

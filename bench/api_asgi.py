@@ -79,13 +79,7 @@ async def measure(rounds: int, n: int) -> dict[str, list[float]]:
     from agentflow.api.main import create_app
     from agentflow.store import default_store
 
-    doc = json.loads((ROOT / "examples" / "triage.json").read_text())
-    for src in doc["sources"]:
-        if "latency_ms" in src["config"]:
-            src["config"]["latency_ms"] = 0
-    store = default_store()
-    store.save_workflow(doc, author="bench")
-    token = store.create_token("bench", "editor")
+    _, token = http_bench.saved_workflow(default_store())
     body = json.dumps({"input": "hi"}).encode()
     api_scope = scope("/api/v1/workflows/triage-demo/runs", body, token)
     cases = {
