@@ -32,7 +32,10 @@ import orjson
 from pydantic import ValidationError as PydanticValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from agentflow.api.auth import caller
+from agentflow.api.errors import answer_error
 from agentflow.api.requests import MAX_INT, SLUG, RunRequest
+from agentflow.api.running import run_saved
 from agentflow.errors import AgentFlowError
 
 _PATH = re.compile(r"^/api/v1/workflows/(" + SLUG.strip("^$") + r")/runs$")
@@ -65,10 +68,10 @@ class RunFastPath:
         version: int | None = None
         if query:
             found = _VERSION.match(query)
-            if found is None or not 1 <= int(found.group(1)) <= MAX_INT:
+            version = int(found.group(1)) if found else 0
+            if not 1 <= version <= MAX_INT:
                 await self.app(scope, receive, send)
                 return
-            version = int(found.group(1))
         messages, body = await _read_body(receive, length)
         replay = _replaying(messages, receive)
         if body is None:
@@ -79,10 +82,6 @@ class RunFastPath:
         except (orjson.JSONDecodeError, PydanticValidationError, TypeError, ValueError):
             await self.app(scope, replay, send)  # FastAPI's own answer for a malformed body
             return
-        from agentflow.api.auth import caller
-        from agentflow.api.errors import answer_error
-        from agentflow.api.running import run_saved
-
         self.served += 1
         try:
             who = await caller(self.ctx, authorization)

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -159,12 +159,8 @@ class PostgresStore(SQLStore):
         for why that is the same thing here)."""
         with self._pool.connection() as conn:
             try:
-                if write:
-                    with conn.transaction(), conn.cursor() as cur:
-                        yield _PgTx(cur)
-                else:
-                    with conn.cursor() as cur:
-                        yield _PgTx(cur)
+                with conn.transaction() if write else nullcontext(), conn.cursor() as cur:
+                    yield _PgTx(cur)
             finally:
                 conn._agentflow_used_at = time.monotonic()  # type: ignore[attr-defined]
 
